@@ -1,0 +1,208 @@
+"""Typed configuration. A checkpoint stores these dataclasses as JSON, so a run folder alone
+rebuilds its model; presets name the sizes the paper and this machine use."""
+from __future__ import annotations
+
+import dataclasses
+import re
+from dataclasses import dataclass, field, fields
+from typing import Any
+
+from .errors import ConfigError
+
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+
+
+@dataclass(frozen=True)
+class StageSpec:
+    name: str
+    channels: int
+
+
+@dataclass(frozen=True)
+class WorkflowSpec:
+    """The stages of a workflow, first (e.g. sketch) to last (the finished artwork)."""
+
+    name: str
+    stages: tuple[StageSpec, ...]
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "stages", tuple(self.stages))
+        if len(self.stages) < 2:
+            raise ConfigError(f"workflow '{self.name}' needs at least 2 stages, got {len(self.stages)}")
+        names = [s.name for s in self.stages]
+        if len(set(names)) != len(names):
+            raise ConfigError(f"workflow '{self.name}' has repeated stage names: {names}")
+        for s in self.stages:
+            if not _NAME.match(s.name):
+                raise ConfigError(f"stage name '{s.name}' must be letters, digits, '_', '-' or '.'")
+            if s.channels not in (1, 3):
+                raise ConfigError(f"stage '{s.name}' has {s.channels} channels; use 1 (grey) or 3 (RGB)")
+
+    @property
+    def n_stages(self) -> int:
+        return len(self.stages)
+
+    @property
+    def channels(self) -> list[int]:
+        return [s.channels for s in self.stages]
+
+    @property
+    def names(self) -> list[str]:
+        return [s.name for s in self.stages]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"name": self.name, "stages": [dataclasses.asdict(s) for s in self.stages]}
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> "WorkflowSpec":
+        if not isinstance(d, dict) or "stages" not in d:
+            raise ConfigError("a workflow needs a 'stages' list of {name, channels}")
+        stages = d["stages"]
+        if not isinstance(stages, list):
+            raise ConfigError("'stages' must be a list of {name, channels}")
+        out = []
+        for i, s in enumerate(stages):
+            if not isinstance(s, dict) or "name" not in s:
+                raise ConfigError(f"stage {i + 1} must be a mapping with 'name' and 'channels'")
+            try:
+                channels = int(s.get("channels", 3))
+            except (TypeError, ValueError):
+                raise ConfigError(f"stage '{s['name']}': channels must be 1 or 3") from None
+            out.append(StageSpec(str(s["name"]), channels))
+        return cls(str(d.get("name", "workflow")), tuple(out))
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """Network sizes. ``width`` is the generator's base width (64 in the paper)."""
+
+    resolution: int = 256
+    width: int = 64
+    nz: int = 8
+    n_res: int = 4
+    mlp_dim: int = 256
+    enc_width: int = 64
+    enc_blocks: int = 4
+    unet_width: int = 64
+    unet_depth: int = 5
+    disc_width: int = 64
+    disc_layers: int = 3
+    disc_scales: int = 2
+
+    def __post_init__(self) -> None:
+        if self.resolution % 32 or not 32 <= self.resolution <= 1024:
+            raise ConfigError(f"resolution {self.resolution} must be a multiple of 32 (64..512 tested)")
+        for f in fields(self):
+            if getattr(self, f.name) <= 0:
+                raise ConfigError(f"model.{f.name} must be positive")
+        if self.resolution >> self.unet_depth < 1:
+            raise ConfigError(f"unet_depth {self.unet_depth} too deep for resolution {self.resolution}")
+
+    @property
+    def adain_dim(self) -> int:
+        """Length of the AdaIN vector: a scale and a bias for every channel of 2·n_res layers."""
+        return 2 * self.n_res * 2 * (4 * self.width)
+
+
+@dataclass(frozen=True)
+class LossWeights:
+    """Loss weights from the paper and supplement (BicycleGAN terms + cycle consistency)."""
+
+    l1: float = 10.0
+    latent: float = 0.5
+    kl: float = 0.01
+    cycle: float = 1.0
+    mode_seeking: float = 0.0
+    inference_l1: float = 10.0
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Optimisation and schedule. Phase lengths are in epochs, as in the published README;
+    ``max_steps`` shortens the whole schedule proportionally (every phase keeps at least one step)."""
+
+    lr: float = 2e-4
+    beta1: float = 0.5
+    beta2: float = 0.999
+    batch_size: int = 8
+    load_size: int = 286
+    flip: bool = True
+    inference_epochs: float = 15
+    inference_joint_epochs: float = 15
+    generation_epochs: float = 40
+    generation_joint_epochs: float = 15
+    max_steps: int | None = None
+    seed: int = 0
+    amp: str = "none"
+    num_workers: int = 0
+    log_every: int = 10
+    sample_every: int = 500
+    checkpoint_every: int = 500
+    keep_checkpoints: int = 2
+    loss: LossWeights = field(default_factory=LossWeights)
+
+    def __post_init__(self) -> None:
+        if self.amp not in ("none", "bf16", "fp16"):
+            raise ConfigError(f"amp must be none, bf16 or fp16, got '{self.amp}'")
+        if self.batch_size < 2 or self.batch_size % 2:
+            raise ConfigError("batch_size must be even (half encoded branch, half random branch)")
+        if self.max_steps is not None and self.max_steps < 4:
+            raise ConfigError("max_steps must be at least 4 (one step per training phase)")
+
+
+PRESETS: dict[str, tuple[ModelConfig, TrainConfig]] = {
+    "paper": (ModelConfig(), TrainConfig()),
+    "small": (
+        ModelConfig(resolution=128, width=32, enc_width=32, unet_width=32, disc_width=32, mlp_dim=128),
+        TrainConfig(load_size=143),
+    ),
+    "tiny": (
+        ModelConfig(resolution=64, width=16, mlp_dim=64, enc_width=16, enc_blocks=3, unet_width=16,
+                    unet_depth=4, disc_width=16, n_res=2),
+        TrainConfig(load_size=72, batch_size=4, sample_every=100, checkpoint_every=100),
+    ),
+}
+
+
+def _build(cls, data: dict[str, Any], where: str):
+    known = {f.name: f for f in fields(cls)}
+    kwargs = {}
+    for key, value in data.items():
+        if key not in known:
+            raise ConfigError(f"unknown option '{where}{key}'; known: {', '.join(sorted(known))}")
+        if key == "loss" and cls is TrainConfig:
+            value = value if isinstance(value, LossWeights) else _build(LossWeights, value, "train.loss.")
+        kwargs[key] = value
+    try:
+        return cls(**kwargs)
+    except TypeError as e:
+        raise ConfigError(f"{where.rstrip('.')}: {e}") from None
+
+
+def replace(obj, overrides: dict[str, Any], where: str = ""):
+    """Return a copy of a config dataclass with (possibly nested) overrides applied and validated."""
+    data = to_dict(obj)
+    for key, value in overrides.items():
+        if isinstance(value, dict) and isinstance(data.get(key), dict):
+            data[key] = {**data[key], **value}
+        else:
+            data[key] = value
+    return _build(type(obj), data, where)
+
+
+def to_dict(obj) -> dict[str, Any]:
+    return dataclasses.asdict(obj)
+
+
+def model_config_from_dict(d: dict[str, Any]) -> ModelConfig:
+    return _build(ModelConfig, d, "model.")
+
+
+def train_config_from_dict(d: dict[str, Any]) -> TrainConfig:
+    return _build(TrainConfig, d, "train.")
+
+
+def preset(name: str) -> tuple[ModelConfig, TrainConfig]:
+    if name not in PRESETS:
+        raise ConfigError(f"unknown preset '{name}'; choose one of {', '.join(PRESETS)}")
+    return PRESETS[name]
