@@ -119,13 +119,14 @@ class LossWeights:
 @dataclass(frozen=True)
 class TrainConfig:
     """Optimisation and schedule. Phase lengths are in epochs, as in the published README;
-    ``max_steps`` shortens the whole schedule proportionally (every phase keeps at least one step)."""
+    ``max_steps`` shortens the whole schedule proportionally (every phase keeps at least one step).
+    ``load_size`` is the resize before the random crop; None means resolution × 286/256 (paper)."""
 
     lr: float = 2e-4
     beta1: float = 0.5
     beta2: float = 0.999
     batch_size: int = 8
-    load_size: int = 286
+    load_size: int | None = None
     flip: bool = True
     inference_epochs: float = 15
     inference_joint_epochs: float = 15
@@ -141,6 +142,13 @@ class TrainConfig:
     keep_checkpoints: int = 2
     loss: LossWeights = field(default_factory=LossWeights)
 
+    def load_size_for(self, resolution: int) -> int:
+        if self.load_size is None:
+            return round(resolution * 286 / 256)
+        if self.load_size < resolution:
+            raise ConfigError(f"load_size {self.load_size} is smaller than the resolution {resolution}")
+        return self.load_size
+
     def __post_init__(self) -> None:
         if self.amp not in ("none", "bf16", "fp16"):
             raise ConfigError(f"amp must be none, bf16 or fp16, got '{self.amp}'")
@@ -154,12 +162,12 @@ PRESETS: dict[str, tuple[ModelConfig, TrainConfig]] = {
     "paper": (ModelConfig(), TrainConfig()),
     "small": (
         ModelConfig(resolution=128, width=32, enc_width=32, unet_width=32, disc_width=32, mlp_dim=128),
-        TrainConfig(load_size=143),
+        TrainConfig(),
     ),
     "tiny": (
         ModelConfig(resolution=64, width=16, mlp_dim=64, enc_width=16, enc_blocks=3, unet_width=16,
                     unet_depth=4, disc_width=16, n_res=2),
-        TrainConfig(load_size=72, batch_size=4, sample_every=100, checkpoint_every=100),
+        TrainConfig(batch_size=4, sample_every=100, checkpoint_every=100),
     ),
 }
 

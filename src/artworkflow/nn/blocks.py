@@ -1,0 +1,74 @@
+"""Building blocks shared by the networks: reflect-padded convolutions, norms, residual blocks."""
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+
+class LayerNorm(nn.Module):
+    """Per-sample normalisation over (C, H, W) with a per-channel affine, as in MUNIT's decoder."""
+
+    def __init__(self, channels: int, eps: float = 1e-5):
+        super().__init__()
+        self.eps = eps
+        self.gamma = nn.Parameter(torch.ones(channels))
+        self.beta = nn.Parameter(torch.zeros(channels))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        dims = tuple(range(1, x.dim()))
+        mean = x.mean(dims, keepdim=True)
+        std = x.std(dims, keepdim=True)
+        x = (x - mean) / (std + self.eps)
+        return x * self.gamma.view(1, -1, 1, 1) + self.beta.view(1, -1, 1, 1)
+
+
+def adain(x: torch.Tensor, scale: torch.Tensor, bias: torch.Tensor, eps: float = 1e-5) -> torch.Tensor:
+    """Adaptive instance norm: normalise each channel, then apply the per-sample scale and bias."""
+    x = F.instance_norm(x, eps=eps)
+    return x * scale[:, :, None, None] + bias[:, :, None, None]
+
+
+def conv_block(cin: int, cout: int, k: int, stride: int = 1, norm: str = "in",
+               act: str = "relu") -> nn.Sequential:
+    layers: list[nn.Module] = [nn.ReflectionPad2d((k - 1) // 2) if k > 1 else nn.Identity(),
+                               nn.Conv2d(cin, cout, k, stride)]
+    if norm == "in":
+        layers.append(nn.InstanceNorm2d(cout))
+    elif norm == "ln":
+        layers.append(LayerNorm(cout))
+    if act == "relu":
+        layers.append(nn.ReLU(inplace=True))
+    elif act == "lrelu":
+        layers.append(nn.LeakyReLU(0.2, inplace=True))
+    elif act == "tanh":
+        layers.append(nn.Tanh())
+    return nn.Sequential(*layers)
+
+
+class ResBlock(nn.Module):
+    """Two 3×3 convs with instance norm and an identity shortcut."""
+
+    def __init__(self, channels: int):
+        super().__init__()
+        self.body = nn.Sequential(conv_block(channels, channels, 3),
+                                  conv_block(channels, channels, 3, act="none"))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x + self.body(x)
+
+
+class AdaINResBlock(nn.Module):
+    """Residual block whose two norms take their scale and bias from the AdaIN vector."""
+
+    def __init__(self, channels: int):
+        super().__init__()
+        self.pad = nn.ReflectionPad2d(1)
+        self.conv1 = nn.Conv2d(channels, channels, 3)
+        self.conv2 = nn.Conv2d(channels, channels, 3)
+
+    def forward(self, x: torch.Tensor, params: torch.Tensor) -> torch.Tensor:
+        s1, b1, s2, b2 = params.chunk(4, dim=1)
+        h = F.relu(adain(self.conv1(self.pad(x)), s1, b1))
+        h = adain(self.conv2(self.pad(h)), s2, b2)
+        return x + h

@@ -1,0 +1,74 @@
+"""Inference over a trained workflow: sampling new artwork stage by stage and decomposing finished
+artwork into its stages. The CLI and the app go through this object only."""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import torch
+
+from .data.images import load_image, resize
+from .workflow import Workflow
+
+
+class WorkflowPipeline:
+    def __init__(self, workflow: Workflow):
+        self.workflow = workflow.eval()
+
+    @classmethod
+    def from_pretrained(cls, path: str | os.PathLike, device: str = "cpu") -> "WorkflowPipeline":
+        return cls(Workflow.from_pretrained(path, map_location=device))
+
+    @property
+    def names(self) -> list[str]:
+        return self.workflow.spec.names
+
+    @property
+    def resolution(self) -> int:
+        return self.workflow.model_config.resolution
+
+    def load(self, path: str | os.PathLike, stage: int | str = 0) -> torch.Tensor:
+        """Read an image for a stage as a (1, C, R, R) tensor at the model's resolution."""
+        i = self.workflow.stage_index(stage)
+        img = load_image(Path(path), self.workflow.spec.channels[i])
+        return self.prepare(img, i)
+
+    def prepare(self, image: torch.Tensor, stage: int | str = 0) -> torch.Tensor:
+        """Resize a (C,H,W) or (B,C,H,W) image in [-1,1] to the model's resolution and device."""
+        i = self.workflow.stage_index(stage)
+        want = self.workflow.spec.channels[i]
+        if image.dim() == 3:
+            image = image[None]
+        if image.shape[1] != want:
+            image = image.mean(1, keepdim=True) if want == 1 else image.expand(-1, 3, -1, -1)
+        if image.shape[-1] != self.resolution or image.shape[-2] != self.resolution:
+            image = resize(image, self.resolution)
+        return image.to(self.workflow.device)
+
+    def latents(self, batch: int, seed: int) -> list[torch.Tensor]:
+        return self.workflow.random_z(batch, torch.Generator().manual_seed(seed))
+
+    @torch.no_grad()
+    def generate(self, x1: torch.Tensor, zs: list[torch.Tensor]) -> list[torch.Tensor]:
+        return self.workflow.generate(x1, zs=zs)
+
+    @torch.no_grad()
+    def sample(self, x1: torch.Tensor, seed: int = 0) -> list[torch.Tensor]:
+        return self.generate(x1, self.latents(x1.shape[0], seed))
+
+    @torch.no_grad()
+    def stage_variations(self, x1: torch.Tensor, stage: int, k: int, seed: int = 0) -> list[list[torch.Tensor]]:
+        """k workflows from one first-stage image that differ only in the latent of generation
+        stage ``stage`` (0-based); the other latents are fixed by ``seed``."""
+        base = self.latents(1, seed)
+        out = []
+        for v in range(k):
+            zs = [z.clone() for z in base]
+            zs[stage] = self.latents(1, seed * 1000 + 1 + v)[stage]
+            out.append(self.generate(x1[:1], zs))
+        return out
+
+    @torch.no_grad()
+    def decompose(self, final: torch.Tensor) -> list[torch.Tensor]:
+        """Infer every earlier stage of a finished artwork."""
+        return self.workflow.infer(final)

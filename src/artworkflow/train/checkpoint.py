@@ -1,0 +1,92 @@
+"""Training checkpoints: a folder per step holding the workflow and discriminator weights
+(safetensors), the configs (JSON) and the optimizer state (``torch.load(weights_only=True)``).
+A checkpoint is written into a temporary folder and renamed into place, then ``latest`` is
+replaced atomically, so a run killed at any moment leaves a loadable checkpoint."""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from ..errors import CheckpointError
+from ..workflow import (DISCRIMINATORS_FILE, WEIGHTS_FILE, Discriminators, Workflow, _cpu_state,
+                        _fsync_dir, load_weights)
+
+STATE_FILE = "training_state.pt"
+RUN_FILE = "run.json"
+
+
+def _atomic_write_text(path: Path, text: str) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    with open(tmp, "w") as f:
+        f.write(text)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+
+
+def save_checkpoint(run: Path, step: int, wf: Workflow, disc: Discriminators,
+                    optimizers: dict[str, torch.optim.Optimizer], scalers: dict[str, Any],
+                    run_config: dict[str, Any], keep: int = 2) -> Path:
+    root = run / "checkpoints"
+    root.mkdir(parents=True, exist_ok=True)
+    final = root / f"step-{step:08d}"
+    tmp = root / f".step-{step:08d}.tmp"
+    if tmp.exists():
+        shutil.rmtree(tmp)
+    tmp.mkdir()
+    wf.save_pretrained(tmp / "model", discriminators=disc)
+    state = {"step": step,
+             "optimizers": {k: o.state_dict() for k, o in optimizers.items()},
+             "scalers": {k: s.state_dict() for k, s in scalers.items()},
+             "torch_rng": torch.get_rng_state()}
+    torch.save(state, tmp / STATE_FILE)
+    (tmp / RUN_FILE).write_text(json.dumps(run_config, indent=2))
+    _fsync_dir(tmp)
+    if final.exists():
+        shutil.rmtree(final)
+    os.replace(tmp, final)
+    _atomic_write_text(root / "latest", final.name + "\n")
+    for old in sorted(p for p in root.glob("step-*") if p.is_dir())[:-keep]:
+        shutil.rmtree(old)
+    return final
+
+
+def latest_checkpoint(run: Path) -> Path | None:
+    """The newest complete checkpoint folder of a run, or None when the run has none."""
+    root = run / "checkpoints"
+    pointer = root / "latest"
+    if pointer.is_file():
+        cand = root / pointer.read_text().strip()
+        if (cand / STATE_FILE).is_file():
+            return cand
+    done = sorted(p for p in root.glob("step-*") if (p / STATE_FILE).is_file())
+    return done[-1] if done else None
+
+
+def load_checkpoint(ckpt: Path, wf: Workflow, disc: Discriminators,
+                    optimizers: dict[str, torch.optim.Optimizer], scalers: dict[str, Any]) -> int:
+    load_weights(wf, ckpt / "model" / WEIGHTS_FILE)
+    load_weights(disc, ckpt / "model" / DISCRIMINATORS_FILE)
+    try:
+        state = torch.load(ckpt / STATE_FILE, map_location="cpu", weights_only=True)
+    except Exception as e:  # noqa: BLE001 - any failure here means an unusable file
+        raise CheckpointError(f"{ckpt / STATE_FILE}: unreadable training state ({e.__class__.__name__}); "
+                              "delete this checkpoint folder to resume from an older one") from None
+    for k, o in optimizers.items():
+        o.load_state_dict(state["optimizers"][k])
+    for k, s in scalers.items():
+        s.load_state_dict(state["scalers"][k])
+    torch.set_rng_state(state["torch_rng"])
+    return int(state["step"])
+
+
+def read_run_config(ckpt: Path) -> dict[str, Any]:
+    try:
+        return json.loads((ckpt / RUN_FILE).read_text())
+    except (OSError, ValueError) as e:
+        raise CheckpointError(f"{ckpt / RUN_FILE}: unreadable ({e})") from None

@@ -1,0 +1,226 @@
+"""The workflow model: N-1 generation stages (G_i, E_i) and N-1 inference nets G^I_i, plus the
+discriminators used in training. Stage indices are 0-based: generator i maps stage i to stage i+1,
+inference net i maps stage i+1 back to stage i."""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from pathlib import Path
+from typing import Any
+
+import torch
+from safetensors import SafetensorError
+from safetensors.torch import load_file, save_file
+from torch import nn
+
+from .config import ModelConfig, WorkflowSpec, model_config_from_dict, to_dict
+from .errors import ArtworkflowError, CheckpointError
+from .nn.discriminator import MultiScaleDiscriminator
+from .nn.encoder import LatentEncoder
+from .nn.generator import AdaINGenerator
+from .nn.regularizer import LearnedRegularizer
+from .nn.unet import UNet
+
+CONFIG_FILE = "config.json"
+WEIGHTS_FILE = "model.safetensors"
+DISCRIMINATORS_FILE = "discriminators.safetensors"
+FORMAT = "artworkflow-workflow"
+
+
+class Workflow(nn.Module):
+    def __init__(self, spec: WorkflowSpec, model: ModelConfig):
+        super().__init__()
+        self.spec, self.model_config = spec, model
+        c, m = spec.channels, model
+        pairs = list(zip(c[:-1], c[1:]))
+        self.generators = nn.ModuleList(
+            AdaINGenerator(a, b, m.width, m.nz, m.n_res, m.mlp_dim) for a, b in pairs)
+        self.encoders = nn.ModuleList(LatentEncoder(b, m.nz, m.enc_width, m.enc_blocks) for _, b in pairs)
+        self.inference = nn.ModuleList(UNet(b, a, m.unet_width, m.unet_depth) for a, b in pairs)
+        self.regularizers = nn.ModuleList(LearnedRegularizer(m.adain_dim) for _ in pairs)
+        self.register_buffer("regularizer_steps", torch.zeros(len(pairs), dtype=torch.long))
+
+    @property
+    def n_stages(self) -> int:
+        return self.spec.n_stages
+
+    @property
+    def device(self) -> torch.device:
+        return next(self.parameters()).device
+
+    def stage_index(self, stage: int | str) -> int:
+        """Resolve a stage name or 0-based index to a 0-based index."""
+        if isinstance(stage, str):
+            if stage in self.spec.names:
+                return self.spec.names.index(stage)
+            if stage.isdigit():
+                stage = int(stage)
+            else:
+                raise ArtworkflowError(f"unknown stage '{stage}'; stages are {', '.join(self.spec.names)}")
+        if not 0 <= stage < self.n_stages:
+            raise ArtworkflowError(f"stage {stage} out of range 0..{self.n_stages - 1}")
+        return stage
+
+    def infer(self, final: torch.Tensor) -> list[torch.Tensor]:
+        """Hallucinate every earlier stage from a finished artwork; returns stages 0..N-1."""
+        stages = [final]
+        for net in reversed(self.inference):
+            stages.insert(0, net(stages[0]))
+        return stages
+
+    def encode(self, i: int, next_image: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(mu, logvar) of the stage-i latent that explains the stage-(i+1) image."""
+        return self.encoders[i](next_image)
+
+    def adain_vector(self, i: int, z: torch.Tensor) -> torch.Tensor:
+        return self.generators[i].adain_vector(z)
+
+    def generate(self, x1: torch.Tensor, zs: list[torch.Tensor] | None = None,
+                 adain: list[torch.Tensor] | None = None) -> list[torch.Tensor]:
+        """Run the generation stages from the first-stage image, driven either by latents z or by
+        AdaIN vectors (one per stage). Returns all N stages."""
+        if (zs is None) == (adain is None):
+            raise ValueError("pass exactly one of zs or adain")
+        stages = [x1]
+        for i, g in enumerate(self.generators):
+            vec = adain[i] if adain is not None else g.adain_vector(zs[i])
+            stages.append(g.decode(g.encode_content(stages[-1]), vec))
+        return stages
+
+    def random_z(self, batch: int, generator: torch.Generator | None = None) -> list[torch.Tensor]:
+        nz = self.model_config.nz
+        return [torch.randn(batch, nz, generator=generator).to(self.device) for _ in self.generators]
+
+    @torch.no_grad()
+    def sample(self, x1: torch.Tensor, seed: int | None = None,
+               generator: torch.Generator | None = None) -> list[torch.Tensor]:
+        """Generate every later stage from x1 with random latents; same seed, same output."""
+        if generator is None:
+            generator = torch.Generator().manual_seed(seed if seed is not None else torch.seed())
+        return self.generate(x1, zs=self.random_z(x1.shape[0], generator))
+
+    def config_dict(self) -> dict[str, Any]:
+        return {"format": FORMAT, "version": 1, "workflow": self.spec.to_dict(),
+                "model": to_dict(self.model_config)}
+
+    def save_pretrained(self, directory: str | os.PathLike,
+                        discriminators: "Discriminators | None" = None) -> Path:
+        """Write config.json + safetensors weights into ``directory`` atomically (a temporary
+        sibling folder is renamed into place, so an interrupted save never leaves half a model)."""
+        directory = Path(directory)
+        tmp = directory.with_name(directory.name + ".tmp")
+        if tmp.exists():
+            shutil.rmtree(tmp)
+        tmp.mkdir(parents=True)
+        (tmp / CONFIG_FILE).write_text(json.dumps(self.config_dict(), indent=2))
+        save_file(_cpu_state(self), str(tmp / WEIGHTS_FILE))
+        if discriminators is not None:
+            save_file(_cpu_state(discriminators), str(tmp / DISCRIMINATORS_FILE))
+        _fsync_dir(tmp)
+        replace_dir(tmp, directory)
+        return directory
+
+    @classmethod
+    def from_pretrained(cls, path: str | os.PathLike, map_location: str | torch.device = "cpu") -> "Workflow":
+        """Load a model folder, or a training run folder (its ``model/``). Never unpickles code."""
+        directory = resolve_model_dir(path)
+        spec, model = read_model_config(directory)
+        wf = cls(spec, model)
+        load_weights(wf, directory / WEIGHTS_FILE)
+        return wf.to(map_location).eval()
+
+
+class Discriminators(nn.Module):
+    """Training-only critics: two per generation stage (encoded-z and random-z branches) and one
+    conditional (input ⊕ output) per inference net."""
+
+    def __init__(self, spec: WorkflowSpec, model: ModelConfig):
+        super().__init__()
+        c, m = spec.channels, model
+        pairs = list(zip(c[:-1], c[1:]))
+        mk = lambda ch: MultiScaleDiscriminator(ch, m.disc_width, m.disc_layers, m.disc_scales)  # noqa: E731
+        self.encoded = nn.ModuleList(mk(b) for _, b in pairs)
+        self.random = nn.ModuleList(mk(b) for _, b in pairs)
+        self.inference = nn.ModuleList(mk(a + b) for a, b in pairs)
+
+    @classmethod
+    def from_pretrained(cls, path: str | os.PathLike) -> "Discriminators":
+        directory = resolve_model_dir(path)
+        spec, model = read_model_config(directory)
+        d = cls(spec, model)
+        file = directory / DISCRIMINATORS_FILE
+        if not file.is_file():
+            raise CheckpointError(f"{file}: not found; this model was saved without discriminators "
+                                  "(use the model folder of a training run)")
+        load_weights(d, file)
+        return d
+
+
+def _cpu_state(module: nn.Module) -> dict[str, torch.Tensor]:
+    return {k: v.detach().to("cpu").contiguous() for k, v in module.state_dict().items()}
+
+
+def _fsync_dir(directory: Path) -> None:
+    for f in directory.iterdir():
+        if f.is_file():
+            with open(f, "rb") as fh:
+                os.fsync(fh.fileno())
+
+
+def replace_dir(src: Path, dst: Path) -> None:
+    """Move a finished folder into place; the old one is renamed aside first and removed last."""
+    old = dst.with_name(dst.name + ".old")
+    if old.exists():
+        shutil.rmtree(old)
+    if dst.exists():
+        os.replace(dst, old)
+    os.replace(src, dst)
+    if old.exists():
+        shutil.rmtree(old)
+
+
+def resolve_model_dir(path: str | os.PathLike) -> Path:
+    p = Path(path)
+    for cand in (p, p / "model"):
+        if (cand / CONFIG_FILE).is_file():
+            return cand
+    if not p.exists():
+        raise CheckpointError(f"{p}: no such model folder; pass a run folder or a saved model folder")
+    raise CheckpointError(f"{p}: no {CONFIG_FILE} here or in {p / 'model'}; is this an artworkflow model?")
+
+
+def read_model_config(directory: Path) -> tuple[WorkflowSpec, ModelConfig]:
+    file = directory / CONFIG_FILE
+    try:
+        data = json.loads(file.read_text())
+        if data.get("format") != FORMAT:
+            raise CheckpointError(f"{file}: not an artworkflow model config (format={data.get('format')!r})")
+        return WorkflowSpec.from_dict(data["workflow"]), model_config_from_dict(data["model"])
+    except CheckpointError:
+        raise
+    except (ValueError, KeyError, TypeError, ArtworkflowError) as e:
+        raise CheckpointError(f"{file}: unreadable model config ({e}); re-save the model") from None
+
+
+def load_weights(module: nn.Module, file: Path) -> None:
+    """Load safetensors weights strictly, turning every failure into one clear CheckpointError."""
+    if not file.is_file():
+        raise CheckpointError(f"{file}: weights file not found")
+    try:
+        state = load_file(str(file))
+    except (SafetensorError, OSError, ValueError, RuntimeError) as e:
+        raise CheckpointError(f"{file}: corrupt or unreadable safetensors file ({e}); "
+                              "restore it from a backup or retrain") from None
+    own = module.state_dict()
+    missing = sorted(set(own) - set(state))
+    extra = sorted(set(state) - set(own))
+    shape = [k for k in own if k in state and own[k].shape != state[k].shape]
+    if missing or extra or shape:
+        detail = "; ".join(x for x in (
+            f"missing {len(missing)} tensors (e.g. {missing[0]})" if missing else "",
+            f"{len(extra)} unexpected (e.g. {extra[0]})" if extra else "",
+            f"{len(shape)} with other shapes (e.g. {shape[0]})" if shape else "") if x)
+        raise CheckpointError(f"{file}: weights do not fit this workflow ({detail}); "
+                              "the checkpoint belongs to another workflow or model size")
+    module.load_state_dict(state)

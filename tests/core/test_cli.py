@@ -1,0 +1,74 @@
+import json
+import subprocess
+import sys
+
+import pytest
+
+from artworkflow.cli import build_parser, main
+
+
+def subcommands():
+    parser = build_parser()
+    sub = next(a for a in parser._actions if a.dest == "cmd")
+    out = []
+    for name, p in sub.choices.items():
+        nested = [a for a in p._actions if a.dest == "sub"]
+        out += [[name, n] for n in nested[0].choices] if nested else [[name]]
+    return out
+
+
+@pytest.mark.parametrize("cmd", subcommands(), ids=" ".join)
+def test_help_of_every_command(cmd, capsys):
+    with pytest.raises(SystemExit) as e:
+        main([*cmd, "--help"])
+    assert e.value.code == 0
+    assert "usage:" in capsys.readouterr().out
+
+
+def test_console_entry_points_import():
+    for mod in ("artworkflow.cli", "artworkflow.train"):
+        r = subprocess.run([sys.executable, "-m", mod, "--help"], capture_output=True, text=True, timeout=120)
+        assert r.returncode == 0, r.stderr
+        assert "usage:" in r.stdout
+
+
+def test_train_dry_run_resolves_config(toy_data, tmp_path, capsys):
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text("model:\n  width: 8\ntrain:\n  lr: 0.001\n  loss:\n    cycle: 2.0\n")
+    assert main(["train", "--data", str(toy_data), "--out", str(tmp_path / "r"), "--config", str(cfg),
+                 "--max-steps", "12", "--dry-run"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["model"]["width"] == 8 and out["train"]["lr"] == 0.001
+    assert out["train"]["loss"]["cycle"] == 2.0 and out["train"]["max_steps"] == 12
+    assert not (tmp_path / "r").exists()
+
+
+def test_bad_config_is_one_line(toy_data, tmp_path, capsys):
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text("model:\n  widht: 8\n")
+    assert main(["train", "--data", str(toy_data), "--out", str(tmp_path / "r"), "--config", str(cfg)]) == 2
+    err = capsys.readouterr().err
+    assert "unknown option 'model.widht'" in err and "Traceback" not in err
+
+
+def test_missing_dataset_is_one_line(tmp_path, capsys):
+    assert main(["train", "--data", str(tmp_path / "nope"), "--out", str(tmp_path / "r")]) == 2
+    assert "workflow.yaml" in capsys.readouterr().err
+
+
+def test_dataset_toy_and_validate(tmp_path, capsys):
+    assert main(["dataset", "toy", "--out", str(tmp_path / "d"), "--count", "6", "--stages", "4"]) == 0
+    assert main(["dataset", "validate", str(tmp_path / "d")]) == 0
+    assert "ok" in capsys.readouterr().out
+
+
+def test_generate_writes_grids(tiny_run, toy_data, tmp_path):
+    from PIL import Image
+    sketch = sorted((toy_data / "test" / "sketch").glob("*.png"))[0]
+    assert main(["generate", "--model", str(tiny_run), "--input", str(sketch), "--variations", "3",
+                 "--out", str(tmp_path / "g")]) == 0
+    names = sorted(p.name for p in (tmp_path / "g").glob("*.png"))
+    assert names == ["random.png", "stage-flat.png", "stage-shaded.png"]
+    w, h = Image.open(tmp_path / "g" / "stage-flat.png").size
+    assert h > 3 * 64 and w > 3 * 64
+    assert "stage-flat.png" in (tmp_path / "g" / "index.html").read_text()

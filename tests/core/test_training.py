@@ -1,0 +1,101 @@
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+from safetensors.torch import load_file
+
+from artworkflow.config import preset, replace
+from artworkflow.data.dataset import StageDataset, collate_stages
+from artworkflow.errors import CheckpointError
+from artworkflow.train.checkpoint import latest_checkpoint
+from artworkflow.train.loop import schedule, train
+from artworkflow.train.objectives import validation_l1
+from artworkflow.workflow import Workflow
+
+MODEL, CFG = preset("tiny")
+
+
+def short(**kw):
+    return replace(CFG, {"sample_every": 1000, "checkpoint_every": 1000, **kw})
+
+
+def weights(run: Path) -> dict[str, torch.Tensor]:
+    ckpt = latest_checkpoint(run)
+    return {**load_file(str(ckpt / "model" / "model.safetensors")),
+            **{f"d.{k}": v for k, v in load_file(str(ckpt / "model" / "discriminators.safetensors")).items()}}
+
+
+def test_schedule_scales_every_phase():
+    plan = schedule(replace(CFG, {"max_steps": 100}), steps_per_epoch=10)
+    assert [p for p, _ in plan] == ["inference", "inference_joint", "generation", "generation_joint"]
+    assert sum(n for _, n in plan) == 100
+    full = schedule(CFG, steps_per_epoch=10)
+    assert dict(full) == {"inference": 150, "inference_joint": 150, "generation": 400, "generation_joint": 150}
+
+
+def test_training_reduces_l1(toy_data, tmp_path):
+    """A short run on toy data must at least halve both reconstruction errors."""
+    ds = StageDataset(toy_data, "test", resolution=64, train=False)
+    stages = collate_stages([ds[i] for i in range(len(ds))])
+    torch.manual_seed(0)
+    before = validation_l1(Workflow(ds.spec, MODEL), stages)
+    res = train(toy_data, tmp_path / "run", MODEL,
+                short(max_steps=160, inference_epochs=1, inference_joint_epochs=1, generation_epochs=2,
+                      generation_joint_epochs=1), progress=False)
+    after = validation_l1(Workflow.from_pretrained(res.run), stages)
+    assert after["inference"] < before["inference"] / 2, (before, after)
+    assert after["generation"] < before["generation"] / 2, (before, after)
+    assert (res.run / "index.html").is_file() and list((res.run / "samples").glob("*.png"))
+    assert list((res.run / "tensorboard").iterdir())
+
+
+def test_resume_equals_uninterrupted(toy_data, tmp_path):
+    cfg = short(max_steps=8, checkpoint_every=2)
+    train(toy_data, tmp_path / "full", MODEL, cfg, progress=False)
+    train(toy_data, tmp_path / "cut", MODEL, cfg, progress=False, until_step=3)
+    assert latest_checkpoint(tmp_path / "cut").name == "step-00000003"
+    train(toy_data, tmp_path / "cut", MODEL, cfg, progress=False, resume=True)
+    a, b = weights(tmp_path / "full"), weights(tmp_path / "cut")
+    assert a.keys() == b.keys()
+    for k in a:
+        assert torch.equal(a[k], b[k]), k
+
+
+def test_refuses_to_clobber_or_mix_runs(toy_data, tmp_path):
+    cfg = short(max_steps=4)
+    train(toy_data, tmp_path / "run", MODEL, cfg, progress=False, until_step=1)
+    with pytest.raises(CheckpointError, match="--resume"):
+        train(toy_data, tmp_path / "run", MODEL, cfg, progress=False)
+    with pytest.raises(CheckpointError, match="other model"):
+        train(toy_data, tmp_path / "run", replace(MODEL, {"width": 8}), cfg, progress=False, resume=True)
+    with pytest.raises(CheckpointError, match="nothing to resume"):
+        train(toy_data, tmp_path / "empty", MODEL, cfg, progress=False, resume=True)
+
+
+def test_other_workflow_checkpoint_refused(tmp_path):
+    from artworkflow.data.toy import make_toy_dataset
+    three = make_toy_dataset(tmp_path / "d3", stages=3, count=8, test_count=2)
+    four = make_toy_dataset(tmp_path / "d4", stages=4, count=8, test_count=2)
+    cfg = short(max_steps=4)
+    train(three, tmp_path / "run", MODEL, cfg, progress=False, until_step=1)
+    with pytest.raises(CheckpointError, match="does not match"):
+        train(four, tmp_path / "run", MODEL, cfg, progress=False, resume=True)
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="torchrun with gloo is tested on Linux")
+def test_two_process_data_parallel_equals_single(toy_data, tmp_path):
+    """Same global batch over 2 processes (gloo) gives the same weights as 1 process."""
+    cfg = short(max_steps=4, batch_size=4)
+    train(toy_data, tmp_path / "one", MODEL, cfg, progress=False)
+    torchrun = Path(sys.executable).with_name("torchrun")
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    subprocess.run([str(torchrun), "--nproc_per_node=2", "--master_port=29531", "-m", "artworkflow.train",
+                    "--data", str(toy_data), "--out", str(tmp_path / "two"), "--preset", "tiny",
+                    "--max-steps", "4", "--batch-size", "4", "--quiet", "--device", "cpu"],
+                   check=True, env=env, timeout=300, capture_output=True)
+    a, b = weights(tmp_path / "one"), weights(tmp_path / "two")
+    worst = max((a[k] - b[k]).abs().max().item() for k in a if a[k].is_floating_point())
+    assert worst < 1e-5, worst
