@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from torch import Tensor
 
 PATCH_SIZE = 7
@@ -20,34 +19,51 @@ _CHUNK = 64
 _BINOMIAL = (1.0, 4.0, 6.0, 4.0, 1.0)
 
 
-def _blur(x: Tensor, gain: float = 1.0) -> Tensor:
-    """Separable 5-tap binomial filter with mirror borders (as cv2.pyrDown/pyrUp)."""
-    b, c, h, w = x.shape
-    k = torch.tensor(_BINOMIAL, dtype=x.dtype, device=x.device) / 16.0
-    y = F.pad(x.reshape(b * c, 1, h, w), (2, 2, 2, 2), mode="reflect")
-    y = F.conv2d(y, k.view(1, 1, 1, 5) * gain)
-    y = F.conv2d(y, k.view(1, 1, 5, 1))
-    return y.reshape(b, c, h, w)
+def _down_axis(x: Tensor, dim: int) -> Tensor:
+    """Binomial blur along ``dim`` with mirror borders, evaluated only at the even positions kept."""
+    n = x.shape[dim]
+    p = torch.cat([x.narrow(dim, 2, 1), x.narrow(dim, 1, 1), x, x.narrow(dim, n - 2, 1),
+                   x.narrow(dim, n - 3, 1)], dim=dim)
+    taps = [p.narrow(dim, d, n + 4 - d)[(slice(None),) * (dim % x.dim()) + (slice(None, n, 2),)]
+            for d in range(5)]
+    return (taps[0] + taps[4] + 4.0 * (taps[1] + taps[3]) + 6.0 * taps[2]) / 16.0
+
+
+def _up_axis(x: Tensor, dim: int, size: int) -> Tensor:
+    """Zero-insertion upsampling by 2 then the binomial blur (gain 2) along ``dim``, computed per phase.
+
+    With mirror borders on the zero-inserted signal, even outputs are (x[j-1] + 6x[j] + x[j+1]) / 8
+    and odd outputs (x[j] + x[j+1]) / 2, where x[-1] = x[1] and x[n] = x[n-1].
+    """
+    n = x.shape[dim]
+    p = torch.cat([x.narrow(dim, 1, 1), x, x.narrow(dim, n - 1, 1)], dim=dim)
+    left, mid, right = p.narrow(dim, 0, n), p.narrow(dim, 1, n), p.narrow(dim, 2, n)
+    even = (left + 6.0 * mid + right) / 8.0
+    odd = (mid + right) / 2.0
+    d = dim % x.dim()
+    out = torch.stack([even, odd], dim=d + 1).flatten(d, d + 1)
+    return out.narrow(d, 0, size)
 
 
 def _pyr_down(x: Tensor) -> Tensor:
-    return _blur(x)[:, :, ::2, ::2]
+    """Blur and halve (as cv2.pyrDown: 5-tap [1, 4, 6, 4, 1] / 16, mirror borders)."""
+    return _down_axis(_down_axis(x, -1), -2)
 
 
 def _pyr_up(x: Tensor, size: tuple[int, int]) -> Tensor:
-    b, c, h, w = x.shape
-    up = x.new_zeros(b, c, 2 * h, 2 * w)
-    up[:, :, ::2, ::2] = x
-    return _blur(up, gain=4.0)[:, :, : size[0], : size[1]]
+    """Double and blur (as cv2.pyrUp), cropped to ``size``."""
+    return _up_axis(_up_axis(x, -1, size[1]), -2, size[0])
 
 
-def _laplacian_level(x: Tensor, level: int, num_levels: int) -> Tensor:
-    """Level ``level`` of the Laplacian pyramid; the last level is the Gaussian residual."""
-    for _ in range(level):
-        x = _pyr_down(x)
-    if level == num_levels - 1:
-        return x
-    return x - _pyr_up(_pyr_down(x), (x.shape[2], x.shape[3]))
+def _laplacian_pyramid(x: Tensor, num_levels: int) -> list[Tensor]:
+    """Band-pass levels from full resolution down; the last level is the low-pass residual."""
+    levels = []
+    for _ in range(num_levels - 1):
+        low = _pyr_down(x)
+        levels.append(x - _pyr_up(low, (x.shape[2], x.shape[3])))
+        x = low
+    levels.append(x)
+    return levels
 
 
 def _generator(seed: int, *keys: int) -> torch.Generator:
@@ -56,29 +72,42 @@ def _generator(seed: int, *keys: int) -> torch.Generator:
     return torch.Generator().manual_seed(int(state) & 0x7FFF_FFFF_FFFF_FFFF)
 
 
-def _descriptors(images: Tensor, level: int, num_levels: int, per_image: int,
-                 gen: torch.Generator) -> Tensor:
-    """(N * per_image, C, 7, 7) neighbourhoods sampled uniformly from one pyramid level."""
+def _sample_patches(level: Tensor, per_image: int, gen: torch.Generator) -> Tensor:
+    """(N * per_image, C, 7, 7) neighbourhoods at uniformly random positions of one level."""
     half = PATCH_SIZE // 2
-    offsets = torch.arange(-half, half + 1, device=images.device)
-    out: list[Tensor] = []
+    n, c, h, w = level.shape
+    device = level.device
+    offsets = torch.arange(-half, half + 1, device=device)
+    ys = torch.randint(half, h - half, (n, per_image), generator=gen).to(device)
+    xs = torch.randint(half, w - half, (n, per_image), generator=gen).to(device)
+    img = torch.arange(n, device=device).view(n, 1, 1, 1, 1)
+    chan = torch.arange(c, device=device).view(1, 1, c, 1, 1)
+    rows = (ys[:, :, None] + offsets).view(n, per_image, 1, PATCH_SIZE, 1)
+    cols = (xs[:, :, None] + offsets).view(n, per_image, 1, 1, PATCH_SIZE)
+    return level[img, chan, rows, cols].reshape(n * per_image, c, PATCH_SIZE, PATCH_SIZE)
+
+
+def _descriptors(images: Tensor, num_levels: int, per_image: int, seed: int) -> list[Tensor]:
+    """Per pyramid level, the sampled neighbourhoods of all images (processed in chunks)."""
+    gens = [_generator(seed, level, 0) for level in range(num_levels)]
+    out: list[list[Tensor]] = [[] for _ in range(num_levels)]
     for chunk in images.split(_CHUNK):
-        lap = _laplacian_level(chunk, level, num_levels)
-        n, c, h, w = lap.shape
-        ys = torch.randint(half, h - half, (n, per_image), generator=gen).to(images.device)
-        xs = torch.randint(half, w - half, (n, per_image), generator=gen).to(images.device)
-        img = torch.arange(n, device=images.device).view(n, 1, 1, 1, 1)
-        chan = torch.arange(c, device=images.device).view(1, 1, c, 1, 1)
-        rows = (ys[:, :, None] + offsets).view(n, per_image, 1, PATCH_SIZE, 1)
-        cols = (xs[:, :, None] + offsets).view(n, per_image, 1, 1, PATCH_SIZE)
-        out.append(lap[img, chan, rows, cols].reshape(n * per_image, c, PATCH_SIZE, PATCH_SIZE))
-    return torch.cat(out)
+        for level, band in enumerate(_laplacian_pyramid(chunk, num_levels)):
+            out[level].append(_sample_patches(band, per_image, gens[level]))
+    return [torch.cat(parts) for parts in out]
 
 
 def _channel_stats(desc: Tensor) -> tuple[Tensor, Tensor]:
     mean = desc.mean(dim=(0, 2, 3), keepdim=True)
     std = desc.std(dim=(0, 2, 3), keepdim=True, unbiased=False).clamp_min(1e-8)
     return mean, std
+
+
+def _sorted_columns(x: Tensor) -> np.ndarray:
+    """Each column sorted, as a (columns, rows) array; numpy's CPU sort is far faster than torch's."""
+    if x.device.type != "cpu":
+        return torch.sort(x.T, dim=1).values.cpu().numpy()
+    return np.sort(np.ascontiguousarray(x.T.numpy()), axis=1)
 
 
 def _sliced_wasserstein(a: Tensor, b: Tensor, n_dirs: int, n_repeats: int,
@@ -92,9 +121,8 @@ def _sliced_wasserstein(a: Tensor, b: Tensor, n_dirs: int, n_repeats: int,
     for _ in range(n_repeats):
         dirs = torch.randn(a.shape[1], n_dirs, generator=gen, dtype=torch.float64)
         dirs = (dirs / dirs.norm(dim=0, keepdim=True)).to(device=a.device, dtype=a.dtype)
-        proj_a = torch.sort((a @ dirs).T.contiguous(), dim=1).values
-        proj_b = torch.sort((b @ dirs).T.contiguous(), dim=1).values
-        results.append((proj_a - proj_b).abs().mean(dtype=torch.float64).item())
+        proj_a, proj_b = _sorted_columns(a @ dirs), _sorted_columns(b @ dirs)
+        results.append(float(np.abs(proj_a - proj_b).mean(dtype=np.float64)))
     return float(np.mean(results))
 
 
@@ -134,10 +162,11 @@ def sliced_wasserstein(a: Tensor, b: Tensor, seed: int = 0, descriptors_per_imag
     resolutions = swd_resolutions(a.shape[2], a.shape[3])
     if not resolutions:
         raise ValueError(f"images must be at least {MIN_RESOLUTION} px, got {tuple(a.shape[2:])}")
+    all_a = _descriptors(a, len(resolutions), descriptors_per_image, seed)
+    all_b = _descriptors(b, len(resolutions), descriptors_per_image, seed)
     result: dict[str, float] = {}
     for level, res in enumerate(resolutions):
-        desc_a = _descriptors(a, level, len(resolutions), descriptors_per_image, _generator(seed, level, 0))
-        desc_b = _descriptors(b, level, len(resolutions), descriptors_per_image, _generator(seed, level, 0))
+        desc_a, desc_b = all_a[level], all_b[level]
         mean_a, std_a = _channel_stats(desc_a)
         mean_b, std_b = (mean_a, std_a) if normalization == "reference" else _channel_stats(desc_b)
         desc_a = ((desc_a - mean_a) / std_a).flatten(1)

@@ -1,0 +1,137 @@
+"""Training of the learned weight-decay regulariser (supplement, Algorithm 1), one stage at a time.
+
+Every iteration samples an aligned pair (x_i, x_{i+1}) and another input x'_i that plays the edited
+image. Starting from the AdaIN vector of E_i(x_{i+1}).mu, δ takes ``inner_steps`` optimisation steps
+with w inside the update; after each step the loss
+
+    L = L_Ada(G(x_i, z + δ̃), x_{i+1}) + λ_GAN · hinge_G(D(G(x'_i, z + δ̃)))
+
+is backpropagated through that update into θ (w = 0.01 · softplus(θ, β=100)), and θ takes an Adam
+step. As in the published code the derivative is truncated to the latest update (δ before it is a
+constant), so w receives gradient through its own term w ⊙ δ: the very first update from δ = 0 cannot
+depend on w, which is why several inner steps are needed. The stage's random-branch discriminator
+judges the edits; it is fine-tuned on each sample's inner loop (hinge loss, real x'_{i+1} against the
+edited fake) and restored to its trained weights before the next sample, so it stays a critic of the
+trained generator rather than drifting with the regulariser.
+"""
+from __future__ import annotations
+
+import copy
+import math
+import time
+from typing import Any
+
+import torch
+from torch import Tensor
+
+from .. import losses as L
+from ..data.dataset import StageDataset
+from ..errors import ConfigError, TrainingDivergedError
+from ..nn.vgg import PerceptualLoss
+from ..workflow import Discriminators, Workflow
+from .adain_opt import AdamState, frozen, stage_objective, update_delta
+from .fastdecode import prepare_decoder
+from .perceptual import LAMBDA_P
+
+
+def generation_index(workflow: Workflow, stage: int | str) -> int:
+    """The generation stage that produces image stage ``stage`` (a name, or an index ≥ 1)."""
+    s = workflow.stage_index(stage)
+    if s == 0:
+        raise ConfigError(f"stage '{workflow.spec.names[0]}' is the first stage: no generator produces it; "
+                          f"pick one of {', '.join(workflow.spec.names[1:])}")
+    return s - 1
+
+
+def _pair(dataset: StageDataset, i: int, index: int, device: torch.device) -> tuple[Tensor, Tensor]:
+    item = dataset[index]
+    return item[i][None].to(device), item[i + 1][None].to(device)
+
+
+def train_regularizer(workflow: Workflow, discriminators: Discriminators, dataset: StageDataset,
+                      stage: int | str, steps: int, *, lr: float = 1e-3, lambda_gan: float = 1.0,
+                      inner_steps: int = 80, inner_lr: float = 0.1, perceptual: PerceptualLoss | None = None,
+                      lambda_p: float = LAMBDA_P, d_lr: float = 2e-4, seed: int = 0,
+                      progress: bool = True) -> dict[str, Any]:
+    """Train the regulariser of the generator producing image stage ``stage`` for ``steps`` samples
+    (``inner_steps`` updates of θ each) in place; ``workflow.regularizer_steps`` counts the samples.
+    Returns the last losses and a summary of the learned weights."""
+    i = generation_index(workflow, stage)
+    if steps < 1 or inner_steps < 2:
+        raise ConfigError("steps must be >= 1 and inner_steps >= 2 (the first update from δ = 0 cannot "
+                          "depend on the regulariser)")
+    if len(dataset) < 2:
+        raise ConfigError(f"{dataset.root}: the regulariser needs at least 2 training items, found {len(dataset)}")
+    device = workflow.device
+    g, enc, reg, disc = workflow.generators[i], workflow.encoders[i], workflow.regularizers[i], discriminators.random[i]
+    disc.to(device)
+    trained_disc = copy.deepcopy(disc.state_dict())
+    workflow.eval()
+    opt = torch.optim.Adam(reg.parameters(), lr=lr)
+    rng = torch.Generator().manual_seed(seed)
+    bar = None
+    if progress:
+        from tqdm import tqdm
+        bar = tqdm(total=steps, desc=f"regulariser {workflow.spec.names[i + 1]}", dynamic_ncols=True)
+    logs: dict[str, float] = {}
+    t0 = time.perf_counter()
+    reg.requires_grad_(True)
+    try:
+        with frozen(workflow.generators, workflow.encoders, workflow.inference, perceptual):
+            for _ in range(steps):
+                a, b = torch.randperm(len(dataset), generator=rng)[:2].tolist()
+                x, target = _pair(dataset, i, a, device)
+                x_other, real_other = _pair(dataset, i, b, device)
+                disc.load_state_dict(trained_disc)
+                opt_d = torch.optim.Adam(disc.parameters(), lr=d_lr, betas=(0.5, 0.999))
+                logs = _one_sample(g, enc, reg, disc, opt, opt_d, x, target, x_other, real_other,
+                                   inner_steps, inner_lr, lambda_gan, perceptual, lambda_p)
+                workflow.regularizer_steps[i] += 1
+                if bar is not None:
+                    bar.set_postfix_str(" ".join(f"{k}={v:.3f}" for k, v in logs.items()), refresh=False)
+                    bar.update(1)
+    finally:
+        disc.load_state_dict(trained_disc)
+        disc.requires_grad_(True)
+        if bar is not None:
+            bar.close()
+    with torch.no_grad():
+        w = reg()
+    return {"stage": workflow.spec.names[i + 1], "generation_stage": i, "steps": steps,
+            "inner_steps": inner_steps, "regularizer_steps": int(workflow.regularizer_steps[i]),
+            "seconds": time.perf_counter() - t0, **logs,
+            "w_mean": float(w.mean()), "w_min": float(w.min()), "w_max": float(w.max())}
+
+
+def _one_sample(g, enc, reg, disc, opt: torch.optim.Optimizer, opt_d: torch.optim.Optimizer,
+                x: Tensor, target: Tensor, x_other: Tensor, real_other: Tensor, inner_steps: int,
+                inner_lr: float, lambda_gan: float, perceptual: PerceptualLoss | None,
+                lambda_p: float) -> dict[str, float]:
+    with torch.no_grad():
+        start = g.adain_vector(enc(target)[0])
+        edit = prepare_decoder(g, g.encode_content(x_other))
+    rec_objective = stage_objective(g, x, target, perceptual=perceptual, lambda_p=lambda_p)
+    state = AdamState.zeros_like(start)
+    delta = torch.zeros_like(start, requires_grad=True)
+    rec, _ = rec_objective(start + delta)
+    for _ in range(inner_steps):
+        (grad,) = torch.autograd.grad(rec.sum(), delta)
+        delta = update_delta(delta.detach(), grad, inner_lr, reg(), "adam", state)
+        rec, _ = rec_objective(start + delta)
+        edited = edit(start + delta)
+        disc.requires_grad_(False)
+        gan = L.hinge_g(disc(edited))
+        loss = rec.sum() + lambda_gan * gan
+        opt.zero_grad(set_to_none=True)
+        loss.backward(inputs=list(reg.parameters()), retain_graph=True)
+        opt.step()
+        state.detach_()
+        disc.requires_grad_(True)
+        d_loss = L.hinge_d(disc(real_other), disc(edited.detach()))
+        opt_d.zero_grad(set_to_none=True)
+        d_loss.backward()
+        opt_d.step()
+    values = {"rec": float(rec.sum()), "gan": float(gan), "d": float(d_loss)}
+    if not all(math.isfinite(v) for v in values.values()):
+        raise TrainingDivergedError(f"regulariser training diverged (losses {values}); lower --lr")
+    return values

@@ -1,0 +1,208 @@
+"""Interactive editing of one artwork: its stage images and the AdaIN vectors that connect them.
+
+Stage convention: every ``stage`` argument names an *image* stage, by name or 0-based index
+(0 = the first stage, e.g. the sketch). The AdaIN vector or latent "of stage s" is the one that
+generator ``s - 1`` uses to draw stage ``s`` from stage ``s - 1``, so ``resample("flat")`` changes how
+the flat colouring looks while the sketch stays as it is. An edit only regenerates the stages after
+the one it touches; everything before is kept as the very same tensors (bit-identical).
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, replace
+from pathlib import Path
+import torch
+from torch import Tensor
+
+from ..data.images import load_image, make_grid, resize, save_image, to_pil
+from ..errors import ConfigError
+from ..nn.vgg import PerceptualLoss
+from ..workflow import Workflow
+from .adain_opt import Reconstruction, ReconstructCallback, autocast, reconstruct
+from .fastdecode import prepare_decoder
+from .perceptual import LAMBDA_P
+from .regularizer import generation_index
+
+
+@dataclass(frozen=True)
+class _State:
+    stages: tuple[Tensor, ...]
+    adain: tuple[Tensor, ...]
+    latents: tuple[Tensor, ...]
+    content: tuple[Tensor, ...]
+    label: str
+
+
+class EditSession:
+    """Stage images plus per-stage AdaIN vectors and latents of one artwork, with edits and undo.
+
+    Every edit replaces whole tensors and never writes into existing ones, so the previous state
+    stays intact for ``undo`` and upstream stages are untouched by construction."""
+
+    def __init__(self, workflow: Workflow, first: Tensor, adain: list[Tensor], latents: list[Tensor], *,
+                 amp: str = "none", reconstruction: Reconstruction | None = None):
+        if len(adain) != workflow.n_stages - 1 or len(latents) != workflow.n_stages - 1:
+            raise ValueError(f"need {workflow.n_stages - 1} AdaIN vectors and latents, got "
+                             f"{len(adain)} and {len(latents)}")
+        if first.dim() != 4 or first.shape[0] != 1:
+            raise ValueError(f"an edit session holds one artwork: first must be (1, C, H, W), got {tuple(first.shape)}")
+        self.workflow = workflow.eval()
+        self.amp = amp
+        self.reconstruction = reconstruction
+        self._undo: list[_State] = []
+        stages, content = self._render([first], [], list(adain))
+        self._state = _State(tuple(stages), tuple(a.detach() for a in adain), tuple(z.detach() for z in latents),
+                             tuple(content), "reconstruct")
+
+    @classmethod
+    def from_artwork(cls, workflow: Workflow, final: Tensor, *, method: str = "adain",
+                     regularization: str | float = "none", steps: int = 150, lr: float = 0.1,
+                     perceptual: PerceptualLoss | None = None, lambda_p: float = LAMBDA_P,
+                     amp: str = "none", progress: bool | ReconstructCallback | None = None) -> "EditSession":
+        """Decompose a finished artwork ((C, H, W) or (1, C, H, W) in [-1, 1]) into stages and fit
+        the AdaIN vectors that regenerate it (``reconstruct``); the session starts from that fit."""
+        final = _as_stage_image(workflow, final, workflow.n_stages - 1)
+        rec = reconstruct(workflow, final, method=method, regularization=regularization, steps=steps, lr=lr,
+                          perceptual=perceptual, lambda_p=lambda_p, amp=amp, progress=progress)
+        return cls(workflow, rec.inferred[0], rec.adain, rec.latents, amp=amp, reconstruction=rec)
+
+    # ------------------------------------------------------------------ state
+    @property
+    def names(self) -> list[str]:
+        return self.workflow.spec.names
+
+    @property
+    def stages(self) -> list[Tensor]:
+        """The N stage images, (1, C, H, W) each: the first stage, then every generated one."""
+        return list(self._state.stages)
+
+    @property
+    def adain(self) -> list[Tensor]:
+        """N - 1 AdaIN vectors; entry k draws stage k + 1."""
+        return list(self._state.adain)
+
+    @property
+    def latents(self) -> list[Tensor]:
+        """N - 1 latents z; entry k is the latent behind ``adain[k]`` (for an optimised vector, the
+        encoded latent the optimisation started from)."""
+        return list(self._state.latents)
+
+    @property
+    def history(self) -> list[str]:
+        """Labels of the states so far, oldest first; the last one is the current state."""
+        return [s.label for s in self._undo] + [self._state.label]
+
+    @property
+    def can_undo(self) -> bool:
+        return bool(self._undo)
+
+    # ------------------------------------------------------------------ edits
+    def resample(self, stage: int | str, seed: int | None = None) -> list[Tensor]:
+        """Draw a new latent for ``stage`` (an image stage ≥ 1) and regenerate it and every later stage."""
+        k = generation_index(self.workflow, stage)
+        if seed is None:
+            seed = int(torch.randint(0, 2**31 - 1, ()).item())
+        z = torch.randn(1, self.workflow.model_config.nz, generator=torch.Generator().manual_seed(seed))
+        return self._set_latent(k, z.to(self.workflow.device), f"resample {self.names[k + 1]} (seed {seed})")
+
+    def set_latent(self, stage: int | str, z: Tensor) -> list[Tensor]:
+        """Use latent ``z`` (nz values) for ``stage`` (≥ 1) and regenerate from there."""
+        k = generation_index(self.workflow, stage)
+        z = z.detach().reshape(1, -1).to(self.workflow.device, torch.float32)
+        if z.shape[1] != self.workflow.model_config.nz:
+            raise ValueError(f"z must have {self.workflow.model_config.nz} values, got {z.shape[1]}")
+        return self._set_latent(k, z, f"set latent of {self.names[k + 1]}")
+
+    def set_adain(self, stage: int | str, vector: Tensor) -> list[Tensor]:
+        """Use an AdaIN vector directly for ``stage`` (≥ 1) and regenerate from there."""
+        k = generation_index(self.workflow, stage)
+        vector = vector.detach().reshape(1, -1).to(self.workflow.device, torch.float32)
+        if vector.shape[1] != self.workflow.generators[k].adain_dim:
+            raise ValueError(f"AdaIN vector must have {self.workflow.generators[k].adain_dim} values")
+        adain = list(self._state.adain)
+        adain[k] = vector
+        return self._commit(k, adain, list(self._state.latents), f"set AdaIN vector of {self.names[k + 1]}")
+
+    def set_stage_image(self, stage: int | str, image: Tensor | str | os.PathLike) -> list[Tensor]:
+        """Replace the image of ``stage`` (e.g. a redrawn sketch; a tensor in [-1, 1] or an image file)
+        and regenerate every later stage with the current AdaIN vectors."""
+        s = self.workflow.stage_index(stage)
+        image = _as_stage_image(self.workflow, image, s)
+        self._push()
+        stages, content = self._render(list(self._state.stages[:s]) + [image], list(self._state.content[:s]),
+                                       list(self._state.adain))
+        self._state = replace(self._state, stages=tuple(stages), content=tuple(content),
+                              label=f"set image of {self.names[s]}")
+        return self.stages
+
+    def undo(self) -> bool:
+        """Go back to the state before the last edit (the very same tensors); False if none."""
+        if not self._undo:
+            return False
+        self._state = self._undo.pop()
+        return True
+
+    # ------------------------------------------------------------------ export
+    def export_strip(self, path: str | os.PathLike) -> Path:
+        """All stages side by side in one PNG."""
+        return save_image(make_grid([[s[0] for s in self._state.stages]]), path)
+
+    def export_gif(self, path: str | os.PathLike, frame_ms: int = 700) -> Path:
+        """An animated GIF of the workflow, one frame per stage, looping."""
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        frames = [to_pil(s[0]).convert("RGB") for s in self._state.stages]
+        frames[0].save(path, format="GIF", save_all=True, append_images=frames[1:], duration=frame_ms, loop=0)
+        return path
+
+    # ------------------------------------------------------------------ internals
+    def _set_latent(self, k: int, z: Tensor, label: str) -> list[Tensor]:
+        with torch.no_grad():
+            vector = self.workflow.adain_vector(k, z)
+        adain, latents = list(self._state.adain), list(self._state.latents)
+        adain[k], latents[k] = vector, z
+        return self._commit(k, adain, latents, label)
+
+    def _commit(self, k: int, adain: list[Tensor], latents: list[Tensor], label: str) -> list[Tensor]:
+        """Regenerate image stages k+1.. with generator k onwards; stages ≤ k are kept."""
+        self._push()
+        stages, content = self._render(list(self._state.stages[:k + 1]), list(self._state.content[:k + 1]),
+                                       adain)
+        self._state = _State(tuple(stages), tuple(adain), tuple(latents), tuple(content), label)
+        return self.stages
+
+    def _push(self) -> None:
+        self._undo.append(self._state)
+
+    def _render(self, stages: list[Tensor], content: list[Tensor],
+                adain: list[Tensor]) -> tuple[list[Tensor], list[Tensor]]:
+        """Generate the stages after the given ones. ``content`` holds the content codes of the
+        generator inputs that did not change; the others are encoded here. Plain ``no_grad`` rather
+        than inference mode, so the images can later feed an optimisation."""
+        wf = self.workflow
+        stages, content = list(stages), list(content)
+        with torch.no_grad(), autocast(self.amp, wf.device):
+            for k in range(len(stages) - 1, wf.n_stages - 1):
+                g = wf.generators[k]
+                if len(content) == k:
+                    content.append(g.encode_content(stages[k]))
+                stages.append(prepare_decoder(g, content[k])(adain[k]).float())
+        return stages, content
+
+
+def _as_stage_image(workflow: Workflow, image: Tensor | str | os.PathLike, stage: int) -> Tensor:
+    """A (1, C, R, R) tensor at the model's resolution and channels, on the workflow's device."""
+    channels, res = workflow.spec.channels[stage], workflow.model_config.resolution
+    if not isinstance(image, Tensor):
+        image = load_image(Path(image), channels)
+    image = image.detach().float()
+    if image.dim() == 3:
+        image = image[None]
+    if image.dim() != 4 or image.shape[0] != 1 or image.shape[1] not in (1, 3):
+        raise ConfigError(f"expected one (C, H, W) image, got shape {tuple(image.shape)}")
+    if image.shape[1] != channels:
+        image = image.mean(1, keepdim=True) if channels == 1 else image.expand(-1, 3, -1, -1)
+    if tuple(image.shape[-2:]) != (res, res):
+        image = resize(image, res)
+    return image.to(workflow.device).contiguous()
+

@@ -1,0 +1,26 @@
+"""Fixtures shared by the editing tests: the session's tiny trained model, loaded once, and a test
+artwork it has never seen."""
+from __future__ import annotations
+
+import pytest
+import torch
+
+from artworkflow.data.dataset import StageDataset
+from artworkflow.workflow import Workflow
+
+
+@pytest.fixture(scope="module")
+def workflow(tiny_run) -> Workflow:
+    return Workflow.from_pretrained(tiny_run)
+
+
+@pytest.fixture(scope="module")
+def test_items(toy_data) -> list[list[torch.Tensor]]:
+    ds = StageDataset(toy_data, "test", resolution=64, train=False)
+    return [ds[i] for i in range(2)]
+
+
+@pytest.fixture(scope="module")
+def artwork(test_items) -> torch.Tensor:
+    """One finished test artwork as a (1, 3, 64, 64) batch."""
+    return test_items[0][-1][None]
