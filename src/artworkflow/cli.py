@@ -104,6 +104,23 @@ def _generate(a: argparse.Namespace) -> None:
     print(f"wrote variations to {out} (open {out / 'index.html'})")
 
 
+# ---------------------------------------------------------------- evaluate
+@command("evaluate")
+def _evaluate(a: argparse.Namespace) -> None:
+    from .editing.perceptual import default_perceptual, load_perceptual
+    from .evaluate import evaluate, optional_inception
+    if a.perceptual == "none":
+        perceptual = None
+    elif a.perceptual == "vgg16":
+        perceptual = load_perceptual("vgg16", a.vgg_weights, a.device)
+    else:
+        perceptual = default_perceptual(a.vgg_weights, a.device)
+    evaluate(a.model, a.data, a.out, variants=a.variants, steps=a.steps, trials=a.trials, limit=a.limit,
+             perceptual=perceptual, inception=optional_inception(a.inception_weights), device=a.device,
+             seed=a.seed)
+    print(f"wrote {Path(a.out) / 'results.md'} and results.json")
+
+
 # ---------------------------------------------------------------- demo
 @command("demo")
 def _demo(a: argparse.Namespace) -> None:
@@ -154,6 +171,20 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--out", required=True)
     g.add_argument("--device", default="cpu")
 
+    ev = sub.add_parser("evaluate", help="the paper's Tables 1-2: reconstruction ℓ1/realism, edit realism")
+    ev.add_argument("--model", required=True)
+    ev.add_argument("--data", required=True, help="dataset with test/ (artworks) and train/ (realism reference)")
+    ev.add_argument("--out", required=True)
+    ev.add_argument("--variants", nargs="+", choices=list(VARIANT_NAMES), help="default: all six")
+    ev.add_argument("--steps", type=int, default=150, help="optimisation steps per stage (T)")
+    ev.add_argument("--trials", type=int, default=5)
+    ev.add_argument("--limit", type=int, help="use only the first N test images")
+    ev.add_argument("--perceptual", choices=["auto", "vgg16", "none"], default="auto")
+    ev.add_argument("--vgg-weights")
+    ev.add_argument("--inception-weights")
+    ev.add_argument("--seed", type=int, default=0)
+    ev.add_argument("--device", default="cpu")
+
     d = sub.add_parser("demo", help="build data, train a tiny model for a few minutes, write sample pages")
     d.add_argument("--out", default="runs/demo")
     d.add_argument("--minutes", type=float, default=4.0)
@@ -181,7 +212,8 @@ def add_train_args(tr: argparse.ArgumentParser) -> None:
     tr.add_argument("--quiet", action="store_true", help="no progress bar")
 
 
-FEATURE_COMMANDS: list[str] = []
+VARIANT_NAMES = ("none", "z", "adain", "adain_w1e-3", "adain_w1e-2", "adain_lr")
+FEATURE_COMMANDS: list[str] = ["artworkflow.editing.commands"]
 """Modules that add their own subcommands: each has ``add_parsers(sub)`` and registers its
 handlers with ``@command(name)``."""
 

@@ -102,30 +102,22 @@ def stage_objective(generator: AdaINGenerator, x_in: Tensor, reference: Tensor, 
     here, once: they never change during the optimisation. ``cache=False`` recomputes them on every
     call (same operations, same numbers), which only exists to measure what caching saves."""
     device = x_in.device
-    if cache:
+
+    def constants() -> tuple[Callable[[Tensor], Tensor], dict[str, Tensor] | None]:
         with torch.no_grad(), autocast(amp, device):
             decode = prepare_decoder(generator, generator.encode_content(x_in))
-            ref_features = perceptual.features(reference) if perceptual is not None else None
-    else:
-        ref_features = None
+            features = perceptual.features(reference) if perceptual is not None else None
+        return decode, features
+
+    fixed = constants() if cache else None
 
     def objective(adain: Tensor) -> tuple[Tensor, Tensor]:
+        decode, ref_features = fixed if fixed is not None else constants()
         with autocast(amp, device):
-            if cache:
-                y = decode(adain)
-            else:
-                with torch.no_grad():
-                    content = generator.encode_content(x_in)
-                y = prepare_decoder(generator, content)(adain)
+            y = decode(adain)
             loss = (y.float() - reference).abs().flatten(1).mean(1)
             if perceptual is not None:
-                if cache:
-                    p = perceptual(y, y_features=ref_features, reduction="none")
-                else:
-                    with torch.no_grad():
-                        feats = perceptual.features(reference)
-                    p = perceptual(y, y_features=feats, reduction="none")
-                loss = loss + lambda_p * p.float()
+                loss = loss + lambda_p * perceptual(y, y_features=ref_features, reduction="none").float()
         return loss, y
 
     return objective

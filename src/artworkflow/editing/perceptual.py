@@ -3,6 +3,7 @@ relu3_2, relu4_2, as in the paper) or none at all, for machines without the Imag
 from __future__ import annotations
 
 import os
+import sys
 from typing import Callable
 
 import torch
@@ -36,8 +37,12 @@ def random_perceptual(seed: int = 0, device: str | torch.device = "cpu") -> Perc
     return PerceptualLoss(vgg.to(device), reduction="none")
 
 
+def _stderr(line: str) -> None:
+    print(line, file=sys.stderr)
+
+
 def default_perceptual(weights: str | os.PathLike | None = None, device: str | torch.device = "cpu",
-                       notice: Callable[[str], None] = print) -> PerceptualLoss | None:
+                       notice: Callable[[str], None] | None = None) -> PerceptualLoss | None:
     """VGG16 when its weights can be found, otherwise one notice line and no perceptual term, so
     editing still works (with a pixel-only loss) on a machine that has never downloaded VGG16. An
     explicit path or ``$ARTWORKFLOW_VGG16`` that points nowhere stays an error: that is a typo."""
@@ -46,6 +51,6 @@ def default_perceptual(weights: str | os.PathLike | None = None, device: str | t
     try:
         return load_perceptual("vgg16", weights, device)
     except WeightsNotFoundError:
-        notice(f"note: VGG16 weights not found, optimising without the perceptual term; to use it, "
-               f"download {VGG16_URL} and set {VGG16_ENV}=/path/to/file (or pass --vgg-weights)")
+        (notice or _stderr)(f"note: VGG16 weights not found, optimising without the perceptual term; to use "
+                            f"it, download {VGG16_URL} and set {VGG16_ENV}=/path/to/file (or pass --vgg-weights)")
         return None

@@ -27,6 +27,10 @@ from torch import Tensor
 from .. import losses as L
 from ..data.dataset import StageDataset
 from ..errors import ConfigError, TrainingDivergedError
+from ..nn.discriminator import MultiScaleDiscriminator
+from ..nn.encoder import LatentEncoder
+from ..nn.generator import AdaINGenerator
+from ..nn.regularizer import LearnedRegularizer
 from ..nn.vgg import PerceptualLoss
 from ..workflow import Discriminators, Workflow
 from .adain_opt import AdamState, frozen, stage_objective, update_delta
@@ -77,7 +81,7 @@ def train_regularizer(workflow: Workflow, discriminators: Discriminators, datase
     t0 = time.perf_counter()
     reg.requires_grad_(True)
     try:
-        with frozen(workflow.generators, workflow.encoders, workflow.inference, perceptual):
+        with frozen(workflow.generators, workflow.encoders, perceptual):
             for _ in range(steps):
                 a, b = torch.randperm(len(dataset), generator=rng)[:2].tolist()
                 x, target = _pair(dataset, i, a, device)
@@ -103,10 +107,12 @@ def train_regularizer(workflow: Workflow, discriminators: Discriminators, datase
             "w_mean": float(w.mean()), "w_min": float(w.min()), "w_max": float(w.max())}
 
 
-def _one_sample(g, enc, reg, disc, opt: torch.optim.Optimizer, opt_d: torch.optim.Optimizer,
+def _one_sample(g: AdaINGenerator, enc: LatentEncoder, reg: LearnedRegularizer, disc: MultiScaleDiscriminator,
+                opt: torch.optim.Optimizer, opt_d: torch.optim.Optimizer,
                 x: Tensor, target: Tensor, x_other: Tensor, real_other: Tensor, inner_steps: int,
                 inner_lr: float, lambda_gan: float, perceptual: PerceptualLoss | None,
                 lambda_p: float) -> dict[str, float]:
+    """Inner optimisation of δ on one sample, updating θ (and the critic) after every step."""
     with torch.no_grad():
         start = g.adain_vector(enc(target)[0])
         edit = prepare_decoder(g, g.encode_content(x_other))
@@ -131,7 +137,7 @@ def _one_sample(g, enc, reg, disc, opt: torch.optim.Optimizer, opt_d: torch.opti
         opt_d.zero_grad(set_to_none=True)
         d_loss.backward()
         opt_d.step()
-    values = {"rec": float(rec.sum()), "gan": float(gan), "d": float(d_loss)}
+    values = {"rec": float(rec.detach().sum()), "gan": float(gan.detach()), "d": float(d_loss.detach())}
     if not all(math.isfinite(v) for v in values.values()):
         raise TrainingDivergedError(f"regulariser training diverged (losses {values}); lower --lr")
     return values

@@ -11,6 +11,8 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Callable
+
 import torch
 from torch import Tensor
 
@@ -29,7 +31,7 @@ class _State:
     stages: tuple[Tensor, ...]
     adain: tuple[Tensor, ...]
     latents: tuple[Tensor, ...]
-    content: tuple[Tensor, ...]
+    decoders: tuple[Callable[[Tensor], Tensor], ...]
     label: str
 
 
@@ -40,7 +42,7 @@ class EditSession:
     stays intact for ``undo`` and upstream stages are untouched by construction."""
 
     def __init__(self, workflow: Workflow, first: Tensor, adain: list[Tensor], latents: list[Tensor], *,
-                 amp: str = "none", reconstruction: Reconstruction | None = None):
+                 amp: str = "none", reconstruction: Reconstruction | None = None, undo_depth: int = 100):
         if len(adain) != workflow.n_stages - 1 or len(latents) != workflow.n_stages - 1:
             raise ValueError(f"need {workflow.n_stages - 1} AdaIN vectors and latents, got "
                              f"{len(adain)} and {len(latents)}")
@@ -49,10 +51,11 @@ class EditSession:
         self.workflow = workflow.eval()
         self.amp = amp
         self.reconstruction = reconstruction
+        self.undo_depth = undo_depth
         self._undo: list[_State] = []
-        stages, content = self._render([first], [], list(adain))
+        stages, decoders = self._render([first], [], list(adain))
         self._state = _State(tuple(stages), tuple(a.detach() for a in adain), tuple(z.detach() for z in latents),
-                             tuple(content), "reconstruct")
+                             tuple(decoders), "reconstruct")
 
     @classmethod
     def from_artwork(cls, workflow: Workflow, final: Tensor, *, method: str = "adain",
@@ -129,9 +132,9 @@ class EditSession:
         s = self.workflow.stage_index(stage)
         image = _as_stage_image(self.workflow, image, s)
         self._push()
-        stages, content = self._render(list(self._state.stages[:s]) + [image], list(self._state.content[:s]),
-                                       list(self._state.adain))
-        self._state = replace(self._state, stages=tuple(stages), content=tuple(content),
+        stages, decoders = self._render(list(self._state.stages[:s]) + [image], list(self._state.decoders[:s]),
+                                        list(self._state.adain))
+        self._state = replace(self._state, stages=tuple(stages), decoders=tuple(decoders),
                               label=f"set image of {self.names[s]}")
         return self.stages
 
@@ -166,28 +169,31 @@ class EditSession:
     def _commit(self, k: int, adain: list[Tensor], latents: list[Tensor], label: str) -> list[Tensor]:
         """Regenerate image stages k+1.. with generator k onwards; stages ≤ k are kept."""
         self._push()
-        stages, content = self._render(list(self._state.stages[:k + 1]), list(self._state.content[:k + 1]),
-                                       adain)
-        self._state = _State(tuple(stages), tuple(adain), tuple(latents), tuple(content), label)
+        stages, decoders = self._render(list(self._state.stages[:k + 1]), list(self._state.decoders[:k + 1]),
+                                        adain)
+        self._state = _State(tuple(stages), tuple(adain), tuple(latents), tuple(decoders), label)
         return self.stages
 
     def _push(self) -> None:
         self._undo.append(self._state)
+        if len(self._undo) > self.undo_depth:
+            del self._undo[0]
 
-    def _render(self, stages: list[Tensor], content: list[Tensor],
-                adain: list[Tensor]) -> tuple[list[Tensor], list[Tensor]]:
-        """Generate the stages after the given ones. ``content`` holds the content codes of the
-        generator inputs that did not change; the others are encoded here. Plain ``no_grad`` rather
-        than inference mode, so the images can later feed an optimisation."""
+    def _render(self, stages: list[Tensor], decoders: list[Callable[[Tensor], Tensor]],
+                adain: list[Tensor]) -> tuple[list[Tensor], list[Callable[[Tensor], Tensor]]]:
+        """Generate the stages after the given ones. ``decoders`` holds the prepared decoders
+        (content code and its first convolution) of the generator inputs that did not change; the
+        others are encoded here. Plain ``no_grad`` rather than inference mode, so that the images can
+        later feed an optimisation."""
         wf = self.workflow
-        stages, content = list(stages), list(content)
+        stages, decoders = list(stages), list(decoders)
         with torch.no_grad(), autocast(self.amp, wf.device):
             for k in range(len(stages) - 1, wf.n_stages - 1):
                 g = wf.generators[k]
-                if len(content) == k:
-                    content.append(g.encode_content(stages[k]))
-                stages.append(prepare_decoder(g, content[k])(adain[k]).float())
-        return stages, content
+                if len(decoders) == k:
+                    decoders.append(prepare_decoder(g, g.encode_content(stages[k])))
+                stages.append(decoders[k](adain[k]).float())
+        return stages, decoders
 
 
 def _as_stage_image(workflow: Workflow, image: Tensor | str | os.PathLike, stage: int) -> Tensor:

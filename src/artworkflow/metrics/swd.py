@@ -16,7 +16,6 @@ from torch import Tensor
 PATCH_SIZE = 7
 MIN_RESOLUTION = 16
 _CHUNK = 64
-_BINOMIAL = (1.0, 4.0, 6.0, 4.0, 1.0)
 
 
 def _down_axis(x: Tensor, dim: int) -> Tensor:
@@ -24,8 +23,8 @@ def _down_axis(x: Tensor, dim: int) -> Tensor:
     n = x.shape[dim]
     p = torch.cat([x.narrow(dim, 2, 1), x.narrow(dim, 1, 1), x, x.narrow(dim, n - 2, 1),
                    x.narrow(dim, n - 3, 1)], dim=dim)
-    taps = [p.narrow(dim, d, n + 4 - d)[(slice(None),) * (dim % x.dim()) + (slice(None, n, 2),)]
-            for d in range(5)]
+    lead = (slice(None),) * (dim % x.dim())
+    taps = [p[lead + (slice(k, k + n, 2),)] for k in range(5)]
     return (taps[0] + taps[4] + 4.0 * (taps[1] + taps[3]) + 6.0 * taps[2]) / 16.0
 
 
@@ -103,11 +102,16 @@ def _channel_stats(desc: Tensor) -> tuple[Tensor, Tensor]:
     return mean, std
 
 
-def _sorted_columns(x: Tensor) -> np.ndarray:
-    """Each column sorted, as a (columns, rows) array; numpy's CPU sort is far faster than torch's."""
-    if x.device.type != "cpu":
-        return torch.sort(x.T, dim=1).values.cpu().numpy()
-    return np.sort(np.ascontiguousarray(x.T.numpy()), axis=1)
+def _sorted_projections(x: Tensor, dirs: Tensor) -> np.ndarray:
+    """(directions, N) projections of the rows of ``x``, each row sorted.
+
+    Projections are produced direction-major so each sort runs over contiguous memory; on CPU,
+    numpy's sort is used because it is much faster than torch's.
+    """
+    proj = dirs.T @ x.T
+    if proj.device.type != "cpu":
+        return torch.sort(proj, dim=1).values.cpu().numpy()
+    return np.sort(proj.numpy(), axis=1)
 
 
 def _sliced_wasserstein(a: Tensor, b: Tensor, n_dirs: int, n_repeats: int,
@@ -121,7 +125,7 @@ def _sliced_wasserstein(a: Tensor, b: Tensor, n_dirs: int, n_repeats: int,
     for _ in range(n_repeats):
         dirs = torch.randn(a.shape[1], n_dirs, generator=gen, dtype=torch.float64)
         dirs = (dirs / dirs.norm(dim=0, keepdim=True)).to(device=a.device, dtype=a.dtype)
-        proj_a, proj_b = _sorted_columns(a @ dirs), _sorted_columns(b @ dirs)
+        proj_a, proj_b = _sorted_projections(a, dirs), _sorted_projections(b, dirs)
         results.append(float(np.abs(proj_a - proj_b).mean(dtype=np.float64)))
     return float(np.mean(results))
 

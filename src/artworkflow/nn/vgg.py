@@ -74,7 +74,7 @@ class VGG16Features(nn.Module):
                 modules.append(nn.MaxPool2d(kernel_size=2, stride=2))
             else:
                 modules.append(nn.Conv2d(in_channels, int(item), kernel_size=3, padding=1))
-                modules.append(nn.ReLU(inplace=False))
+                modules.append(nn.ReLU())
                 in_channels = int(item)
         self.features = nn.Sequential(*modules[:depth])
         self.register_buffer("mean", torch.tensor(_IMAGENET_MEAN).view(1, 3, 1, 1), persistent=False)
@@ -146,7 +146,8 @@ class PerceptualLoss(nn.Module):
                 y_features: Mapping[str, Tensor] | None = None, reduction: str | None = None) -> Tensor:
         """Loss between ``x`` and a target given as an image ``y`` or precomputed ``y_features``.
 
-        Target features with batch size 1 broadcast against every sample of ``x``.
+        Target features with batch size 1 broadcast against every sample of ``x``. The squared
+        error is accumulated in float32 so the loss stays accurate under autocast.
         """
         if (y is None) == (y_features is None):
             raise ValueError("pass exactly one of `y` or `y_features`")
@@ -155,11 +156,11 @@ class PerceptualLoss(nn.Module):
             raise ValueError(f"reduction must be 'mean' or 'none', got {reduction!r}")
         fx = self.features(x)
         fy = self.features(y) if y is not None else y_features
-        per_sample = x.new_zeros(x.shape[0])
+        per_sample = torch.zeros(x.shape[0], device=x.device)
         for name in self.layers:
             if name not in fy:
                 raise KeyError(f"target features lack layer {name!r}")
-            diff = fx[name] - fy[name]
+            diff = fx[name].float() - fy[name].float()
             per_sample = per_sample + diff.pow(2).flatten(1).mean(dim=1)
         per_sample = per_sample / len(self.layers)
         return per_sample if reduction == "none" else per_sample.mean()

@@ -1,0 +1,200 @@
+"""Editing speed as JSON: AdaIN-optimisation steps, a full reconstruction, and edit latency.
+
+All networks are paper-size (generator width 64) with random weights, and VGG16 is randomly
+initialised: speed does not depend on the weights. Variants run interleaved, round by round, and
+their medians are compared as ratios, because a shared machine is noisy.
+
+    python benchmarks/edit_speed.py            # 64/128/256 px steps, 128 px reconstruction (T=150), 256 px edits
+    python benchmarks/edit_speed.py --quick    # fewer steps; reconstruction at T=20
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import resource
+import statistics
+import time
+
+import torch
+from torch.utils.flop_counter import FlopCounterMode
+
+from artworkflow.config import ModelConfig, StageSpec, WorkflowSpec, preset, replace
+from artworkflow.editing.adain_opt import frozen, optimize_stage, reconstruct, stage_objective
+from artworkflow.editing.fastdecode import prepare_decoder
+from artworkflow.editing.perceptual import random_perceptual
+from artworkflow.editing.session import EditSession
+from artworkflow.workflow import Workflow
+
+SPEC = WorkflowSpec("bench", (StageSpec("sketch", 1), StageSpec("flat", 3), StageSpec("final", 3)))
+
+
+def paper_workflow(resolution: int) -> Workflow:
+    model: ModelConfig = replace(preset("paper")[0], {"resolution": resolution})
+    torch.manual_seed(0)
+    return Workflow(SPEC, model).eval()
+
+
+def artwork(resolution: int, seed: int = 0) -> torch.Tensor:
+    """A smooth random colour image (a stand-in artwork) in [-1, 1]."""
+    g = torch.Generator().manual_seed(seed)
+    low = torch.rand(1, 3, 8, 8, generator=g) * 2 - 1
+    return torch.nn.functional.interpolate(low, size=resolution, mode="bicubic", align_corners=False).clamp(-1, 1)
+
+
+def step_times(wf: Workflow, vgg, x_in: torch.Tensor, ref: torch.Tensor, start: torch.Tensor, steps: int,
+               cache: bool, amp: str) -> list[float]:
+    """Seconds of each optimisation step after the first (which pays one-off costs)."""
+    stamps = [time.perf_counter()]
+    optimize_stage(wf.generators[-1], x_in, ref, start, steps=steps + 1, perceptual=vgg, cache=cache, amp=amp,
+                   progress=lambda t, loss: stamps.append(time.perf_counter()))
+    return [b - a for a, b in zip(stamps[1:], stamps[2:])]
+
+
+def step_gflop(wf: Workflow, vgg, x_in: torch.Tensor, ref: torch.Tensor, start: torch.Tensor, cache: bool) -> float:
+    """Floating-point work of one optimisation step (forward and backward), counted by PyTorch."""
+    g = wf.generators[-1]
+    with frozen(g, vgg):
+        objective = stage_objective(g, x_in, ref, perceptual=vgg, cache=cache)
+        delta = torch.zeros_like(start, requires_grad=True)
+        with FlopCounterMode(display=False) as counter:
+            loss, _ = objective(start + delta)
+            torch.autograd.grad(loss.sum(), delta)
+    return counter.get_total_flops() / 1e9
+
+
+def conv_throughput(rounds: int = 5) -> dict:
+    """GFLOP/s of a 3×3, 256-channel, 64×64 convolution now: how much of the machine this run gets."""
+    x, w = torch.randn(1, 256, 64, 64), torch.randn(256, 256, 3, 3)
+    flop = 2 * 9 * 256 * 256 * 64 * 64
+    out = {}
+    for amp in ("fp32", "bf16"):
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=amp == "bf16"):
+            torch.nn.functional.conv2d(x, w, padding=1)
+            times = []
+            for _ in range(rounds):
+                t0 = time.perf_counter()
+                torch.nn.functional.conv2d(x, w, padding=1)
+                times.append(time.perf_counter() - t0)
+        out[f"{amp}_gflop_per_s"] = round(flop / statistics.median(times) / 1e9, 1)
+    return out
+
+
+def bench_steps(resolutions: list[int], steps: int, rounds: int) -> dict:
+    vgg = random_perceptual()
+    variants = [(cache, amp) for cache in (True, False) for amp in ("none", "bf16")]
+    out = {}
+    for r in resolutions:
+        wf = paper_workflow(r)
+        x_in = torch.rand(1, 3, r, r) * 2 - 1
+        ref = artwork(r)
+        with torch.no_grad():
+            start = wf.adain_vector(1, wf.encode(1, ref)[0])
+        times: dict[tuple[bool, str], list[float]] = {v: [] for v in variants}
+        for _ in range(rounds):
+            for cache, amp in variants:
+                times[(cache, amp)] += step_times(wf, vgg, x_in, ref, start, steps, cache, amp)
+        med = {v: statistics.median(t) for v, t in times.items()}
+        gflop = step_gflop(wf, vgg, x_in, ref, start, cache=True)
+        out[f"{r}px"] = {
+            "gflop_per_step_cached": round(gflop, 1),
+            "gflop_per_step_uncached": round(step_gflop(wf, vgg, x_in, ref, start, cache=False), 1),
+            "achieved_gflop_per_s_cached_fp32": round(gflop / med[(True, "none")], 1),
+            "s_per_step": {f"{'cached' if c else 'uncached'}_{'fp32' if a == 'none' else 'bf16'}": round(s, 4)
+                           for (c, a), s in med.items()},
+            "cache_speedup_fp32": round(med[(False, "none")] / med[(True, "none")], 3),
+            "cache_speedup_bf16": round(med[(False, "bf16")] / med[(True, "bf16")], 3),
+            "bf16_speedup_cached": round(med[(True, "none")] / med[(True, "bf16")], 3),
+            "steps_timed_per_variant": len(times[variants[0]]),
+        }
+    return out
+
+
+def bench_fast_decode(resolution: int, rounds: int) -> dict:
+    """Forward + backward of the decoder alone: the generator's own decode against the fast path."""
+    wf = paper_workflow(resolution)
+    g = wf.generators[-1].requires_grad_(False)
+    with torch.no_grad():
+        content = g.encode_content(torch.rand(1, 3, resolution, resolution) * 2 - 1)
+        start = g.adain_vector(torch.randn(1, g.nz))
+    fast = prepare_decoder(g, content)
+    paths = {"generator_decode": lambda a: g.decode(content, a), "fast_decode": fast}
+    times: dict[str, list[float]] = {k: [] for k in paths}
+    for _ in range(rounds + 1):
+        for k, f in paths.items():
+            d = torch.zeros_like(start, requires_grad=True)
+            t0 = time.perf_counter()
+            torch.autograd.grad(f(start + d).abs().mean(), d)
+            times[k].append(time.perf_counter() - t0)
+    med = {k: statistics.median(v[1:]) for k, v in times.items()}
+    with torch.no_grad():
+        err = float((fast(start) - g.decode(content, start)).abs().max())
+    return {"resolution": resolution, "s_fwd_bwd": {k: round(v, 4) for k, v in med.items()},
+            "speedup": round(med["generator_decode"] / med["fast_decode"], 3), "max_abs_difference": err}
+
+
+def bench_reconstruction(resolution: int, steps: int) -> dict:
+    wf = paper_workflow(resolution)
+    vgg = random_perceptual()
+    art = artwork(resolution)
+    out = {"resolution": resolution, "stages": SPEC.names, "steps_per_stage": steps}
+    for amp in ("none", "bf16"):
+        t0 = time.perf_counter()
+        rec = reconstruct(wf, art, method="adain", steps=steps, perceptual=vgg, amp=amp)
+        out["fp32" if amp == "none" else "bf16"] = {"seconds": round(time.perf_counter() - t0, 2),
+                                                    "l1_before": round(rec.l1_before, 4),
+                                                    "l1_after": round(rec.l1_after, 4)}
+    return out
+
+
+def bench_edits(resolution: int, rounds: int) -> dict:
+    wf = paper_workflow(resolution)
+    out = {"resolution": resolution}
+    for amp in ("none", "bf16"):
+        session = EditSession.from_artwork(wf, artwork(resolution)[0], method="none", amp=amp)
+        res = {}
+        for stage in (1, 2):
+            session.resample(stage, seed=0)
+            times = []
+            for k in range(rounds):
+                t0 = time.perf_counter()
+                session.resample(stage, seed=k + 1)
+                times.append(time.perf_counter() - t0)
+            res[f"resample_{SPEC.names[stage]}_s"] = round(statistics.median(times), 4)
+        t0 = time.perf_counter()
+        session.undo()
+        res["undo_s"] = round(time.perf_counter() - t0, 6)
+        out["fp32" if amp == "none" else "bf16"] = res
+    return out
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--quick", action="store_true", help="short run: fewer steps, reconstruction at T=20")
+    p.add_argument("--resolutions", type=int, nargs="+", default=[64, 128, 256])
+    p.add_argument("--threads", type=int, help="torch threads (default: torch's choice)")
+    a = p.parse_args()
+    if a.threads:
+        torch.set_num_threads(a.threads)
+    steps, rounds = (2, 1) if a.quick else (3, 2)
+    t0 = time.perf_counter()
+    result = {
+        "benchmark": "edit_speed", "torch": torch.__version__, "threads": torch.get_num_threads(),
+        "cpu": platform.processor() or platform.machine(), "load_average_at_start": os.getloadavg(),
+        "conv_throughput_at_start": conv_throughput(),
+        "generator": "paper size (width 64, 4 AdaIN blocks, AdaIN vector 4096)", "perceptual": "VGG16 (random init)",
+        "optimisation_step": bench_steps(a.resolutions, steps, rounds),
+        "decoder_fwd_bwd_256px": bench_fast_decode(256, 2 if a.quick else 3),
+        "reconstruction": bench_reconstruction(128, 20 if a.quick else 150),
+        "edit_round_trip": bench_edits(256, 2 if a.quick else 5),
+    }
+    result["conv_throughput_at_end"] = conv_throughput()
+    result["load_average_at_end"] = os.getloadavg()
+    result["total_seconds"] = round(time.perf_counter() - t0, 1)
+    result["peak_rss_mib"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
+    print(json.dumps(result, indent=2))
+
+
+if __name__ == "__main__":
+    main()

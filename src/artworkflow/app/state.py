@@ -1,0 +1,350 @@
+"""What one browser session of the app holds, and every operation on it, without Gradio: the
+stage-by-stage creation path, the edit session of one artwork, and the checks every uploaded or
+drawn image passes before it reaches the model. Keeping this free of UI code is what lets it be
+tested directly and lets the UI stay a thin layer of event wiring."""
+from __future__ import annotations
+
+import os
+import time
+import uuid
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+import torch
+from PIL import Image
+from torch import Tensor
+
+from ..data.images import MAX_SIDE, load_image, make_grid, read_size, save_image, to_pil
+from ..editing.session import EditSession
+from ..errors import CheckpointError, ConfigError, ImageError
+from ..nn.vgg import PerceptualLoss
+from ..pipeline import WorkflowPipeline
+from ..workflow import CONFIG_FILE, WEIGHTS_FILE
+
+PACKAGE = Path(__file__).resolve().parent.parent
+ASSETS = PACKAGE / "assets"
+DEMO_MODEL = ASSETS / "demo-model"
+SAMPLE_DATA = ASSETS / "fluent-sample"
+
+DEFAULT_VARIATIONS = 4
+MAX_VARIATIONS = 8
+DEFAULT_STEPS = 50
+MAX_STEPS = 1000
+
+EDIT_MODES: dict[str, tuple[str, str]] = {
+    "none": ("none", "none"),
+    "adain": ("adain", "none"),
+    "adain+learned": ("adain", "learned"),
+}
+"""Reconstruction choices of the Edit tab as (method, regularization) of ``EditSession.from_artwork``:
+the encoders' guess only, AdaIN optimisation (paper §3.2), or AdaIN optimisation with the learned
+regulariser that keeps the vectors editable."""
+
+ProgressCallback = Callable[[float, str], None]
+"""Receives (fraction done in [0, 1], one line saying what is running)."""
+
+
+def default_model_path() -> Path:
+    """The demo model shipped inside the package, so that `artworkflow app` works out of the box."""
+    missing = [name for name in (CONFIG_FILE, WEIGHTS_FILE) if not (DEMO_MODEL / name).is_file()]
+    if missing:
+        raise CheckpointError(
+            f"no demo model at {DEMO_MODEL} (missing {', '.join(missing)}); start the app on a trained model "
+            "with `artworkflow app --model RUN_OR_MODEL_DIR` (e.g. `make demo`, then --model runs/demo), or "
+            "save one there with Workflow.save_pretrained")
+    return DEMO_MODEL
+
+
+def bundled_examples(names: list[str], count: int = 4) -> tuple[list[Path], list[Path]]:
+    """First-stage and finished example images from the bundled sample data, when the model's stages
+    are the sample's stages (as for the demo model); otherwise none, since examples from another
+    workflow would only confuse."""
+    import yaml
+
+    try:
+        spec = yaml.safe_load((SAMPLE_DATA / "workflow.yaml").read_text()) or {}
+        sample_names = [s["name"] for s in spec.get("stages", [])]
+    except (OSError, yaml.YAMLError, KeyError, TypeError):
+        return [], []
+    if sample_names != list(names):
+        return [], []
+    first = sorted((SAMPLE_DATA / "test" / names[0]).glob("*.png"))[:count]
+    final = sorted((SAMPLE_DATA / "test" / names[-1]).glob("*.png"))[:count]
+    return first, final
+
+
+def read_upload(path: str | os.PathLike, channels: int, max_side: int = MAX_SIDE) -> Tensor:
+    """An uploaded or drawn image as (C, H, W) in [-1, 1]. The size is read from the header and
+    refused before any pixels are decoded; messages name "the uploaded image" rather than the
+    server's temporary path, which means nothing to the person in the browser."""
+    path = Path(path)
+    try:
+        h, w = read_size(path, max_side=2**31 - 1)
+        if max(h, w) > max_side:
+            raise ImageError(f"{path}: the image is {w}×{h} px; the app accepts at most {max_side} px "
+                             "per side, so downscale it first (the model works at a much smaller size anyway)")
+        return load_image(path, channels, max_side=max_side)
+    except ImageError as e:
+        raise ImageError(str(e).replace(str(path), "the uploaded image")) from None
+
+
+def is_blank(image: Tensor, tolerance: float = 0.02) -> bool:
+    """True for plain white paper, e.g. a canvas nobody has drawn on yet (images in [-1, 1])."""
+    return bool((image >= 1 - tolerance).all())
+
+
+def display(image: Tensor) -> Image.Image:
+    """A (1, C, H, W) or (C, H, W) stage tensor as a PIL image at the model's resolution."""
+    return to_pil(image[0] if image.dim() == 4 else image)
+
+
+@dataclass(frozen=True)
+class Downloads:
+    """Files a user can take away: the finished image, all stages side by side, and an animation."""
+
+    final: Path
+    strip: Path
+    gif: Path
+
+    def paths(self) -> list[str]:
+        return [str(self.final), str(self.strip), str(self.gif)]
+
+
+def write_downloads(stages: list[Tensor], folder: str | os.PathLike, prefix: str) -> Downloads:
+    """Write the downloads of one workflow (stage tensors, (1, C, H, W) each) as PNG, PNG and GIF."""
+    folder = Path(folder)
+    final = save_image(stages[-1][0], folder / f"{prefix}-final.png")
+    strip = save_image(make_grid([[s[0] for s in stages]]), folder / f"{prefix}-workflow.png")
+    gif = folder / f"{prefix}-workflow.gif"
+    frames = [to_pil(s[0]).convert("RGB") for s in stages]
+    frames[0].save(gif, format="GIF", save_all=True, append_images=frames[1:], duration=700, loop=0)
+    return Downloads(final, strip, gif)
+
+
+def session_folder(root: str | os.PathLike) -> Path:
+    """A fresh folder for one browser session's downloads, under the app's output folder."""
+    folder = Path(root) / uuid.uuid4().hex
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
+
+
+def _check_count(k: int) -> int:
+    k = int(k)
+    if not 1 <= k <= MAX_VARIATIONS:
+        raise ConfigError(f"the number of variations must be between 1 and {MAX_VARIATIONS}, got {k}")
+    return k
+
+
+def _check_seed(seed: int | float) -> int:
+    seed = int(seed)
+    if not 0 <= seed < 2**53:
+        raise ConfigError(f"a seed must be a whole number from 0 to 2^53, got {seed}")
+    return seed
+
+
+@dataclass(frozen=True)
+class Step:
+    """One stage of a created workflow: its image and the seed of its latent (None for the first
+    stage, which the user provides)."""
+
+    name: str
+    image: Tensor
+    seed: int | None
+
+
+class CreatePath:
+    """Creating artwork by following the workflow forward (paper Fig. 1): from a first-stage image,
+    offer K variations of the next stage, keep the one picked, and repeat until the last stage.
+
+    Variation ``v`` of a roll with seed ``s`` uses seed ``s + v``; seed ``S`` at generation stage
+    ``j`` means the latent ``WorkflowPipeline.latents(1, S)[j]``, so picking the same seed at every
+    stage reproduces ``pipeline.sample(first, seed=S)``."""
+
+    def __init__(self, pipeline: WorkflowPipeline, first: Tensor):
+        self.pipeline = pipeline
+        with torch.inference_mode():
+            x1 = pipeline.prepare(first, 0)
+        self._steps: list[Step] = [Step(pipeline.names[0], x1, None)]
+        self._candidates: list[Tensor] = []
+        self._candidate_seeds: list[int] = []
+
+    @property
+    def names(self) -> list[str]:
+        return self.pipeline.names
+
+    @property
+    def steps(self) -> list[Step]:
+        """The stages chosen so far, first stage included."""
+        return list(self._steps)
+
+    @property
+    def next_stage(self) -> int | None:
+        """Index of the stage to choose next; None once every stage is chosen."""
+        n = len(self._steps)
+        return n if n < len(self.names) else None
+
+    @property
+    def done(self) -> bool:
+        return self.next_stage is None
+
+    @property
+    def candidates(self) -> list[Tensor]:
+        """The variations currently offered for the next stage, (1, C, H, W) each."""
+        return list(self._candidates)
+
+    @property
+    def candidate_seeds(self) -> list[int]:
+        return list(self._candidate_seeds)
+
+    def _latent(self, stage: int, seed: int) -> Tensor:
+        return self.pipeline.latents(1, seed)[stage]
+
+    def variations(self, k: int = DEFAULT_VARIATIONS, seed: int = 0) -> list[Tensor]:
+        """Offer ``k`` variations of the next stage that differ only in that stage's latent; the
+        stages already chosen keep their latents."""
+        s = self.next_stage
+        if s is None:
+            raise ConfigError(f"every stage is chosen, '{self.names[-1]}' included; go back a stage or start again")
+        k, seed = _check_count(k), _check_seed(seed)
+        seeds = [seed + v for v in range(k)]
+        with torch.inference_mode():
+            zs = []
+            for j in range(len(self.names) - 1):
+                if j < s - 1:
+                    zs.append(self._latent(j, self._steps[j + 1].seed).expand(k, -1))
+                else:
+                    zs.append(torch.cat([self._latent(j, sd) for sd in seeds]))
+            x1 = self._steps[0].image.expand(k, -1, -1, -1)
+            out = self.pipeline.generate(x1, zs)[s]
+        self._candidates = [out[v:v + 1].clone() for v in range(k)]
+        self._candidate_seeds = seeds
+        return self.candidates
+
+    def pick(self, index: int) -> Step:
+        """Keep variation ``index`` (0-based) as the next stage."""
+        if not self._candidates:
+            raise ConfigError("there are no variations to pick from yet; roll some first")
+        index = int(index)
+        if not 0 <= index < len(self._candidates):
+            raise ConfigError(f"pick a variation from 1 to {len(self._candidates)}, got {index + 1}")
+        step = Step(self.names[len(self._steps)], self._candidates[index], self._candidate_seeds[index])
+        self._steps.append(step)
+        self._candidates, self._candidate_seeds = [], []
+        return step
+
+    def back(self) -> bool:
+        """Forget the last chosen stage (never the first); False if there is none."""
+        if len(self._steps) == 1:
+            return False
+        self._steps.pop()
+        self._candidates, self._candidate_seeds = [], []
+        return True
+
+    def export(self, folder: str | os.PathLike) -> Downloads:
+        """Downloads of the finished workflow."""
+        if not self.done:
+            raise ConfigError(f"the artwork is not finished yet: choose '{self.names[self.next_stage]}' first")
+        return write_downloads([s.image for s in self._steps], folder, "created")
+
+
+def perceptual_note(perceptual: PerceptualLoss | None, reason: str | None = None) -> str:
+    """The line the Edit tab shows about the loss its optimisation uses."""
+    if perceptual is not None:
+        return "Reconstruction loss: ℓ1 + VGG16 perceptual term (as in the paper)."
+    return "Reconstruction loss: ℓ1 only, without the VGG16 perceptual term. " + (reason or "")
+
+
+def load_perceptual_or_note(weights: str | os.PathLike | None = None,
+                            device: str | torch.device = "cpu") -> tuple[PerceptualLoss | None, str]:
+    """VGG16 when its weights are on this machine, otherwise no perceptual term and a note that says
+    why and how to add it; editing works either way."""
+    from ..editing.perceptual import default_perceptual
+
+    notes: list[str] = []
+    perceptual = default_perceptual(weights, device, notice=notes.append)
+    reason = notes[0].removeprefix("note: ") if notes else None
+    return perceptual, perceptual_note(perceptual, reason)
+
+
+class EditState:
+    """The Edit tab's artwork: an ``EditSession`` plus what the user should know about how it was
+    fitted (losses, time, warnings such as an untrained regulariser)."""
+
+    def __init__(self, session: EditSession, mode: str, steps: int, seconds: float, notes: list[str]):
+        self.session = session
+        self.mode, self.steps, self.seconds = mode, steps, seconds
+        self.notes = notes
+
+    @classmethod
+    def from_artwork(cls, pipeline: WorkflowPipeline, artwork: Tensor, mode: str = "adain",
+                     steps: int = DEFAULT_STEPS, perceptual: PerceptualLoss | None = None,
+                     progress: ProgressCallback | None = None) -> "EditState":
+        """Infer the stages of a finished artwork and fit the vectors that regenerate it (paper §3)."""
+        if mode not in EDIT_MODES:
+            raise ConfigError(f"reconstruction must be one of {', '.join(EDIT_MODES)}, got {mode!r}")
+        steps = int(steps)
+        if not 0 <= steps <= MAX_STEPS:
+            raise ConfigError(f"optimisation steps must be between 0 and {MAX_STEPS}, got {steps}")
+        method, regularization = EDIT_MODES[mode]
+        names = pipeline.names
+        total = max(1, steps * (len(names) - 1))
+
+        def step_done(i: int, t: int, loss: Tensor) -> None:
+            if progress is not None:
+                progress((i * steps + t + 1) / total,
+                         f"optimising {names[i + 1]}: step {t + 1}/{steps}, loss {float(loss.mean()):.4f}")
+
+        t0 = time.perf_counter()
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            session = EditSession.from_artwork(pipeline.workflow, artwork, method=method,
+                                               regularization=regularization, steps=steps,
+                                               perceptual=perceptual, progress=step_done)
+        notes = []
+        for w in caught:
+            if Path(w.filename).resolve().is_relative_to(PACKAGE):
+                notes.append(" ".join(str(w.message).split()))
+            else:
+                warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
+        return cls(session, mode, steps, time.perf_counter() - t0, notes)
+
+    @property
+    def names(self) -> list[str]:
+        return self.session.names
+
+    @property
+    def stages(self) -> list[Tensor]:
+        return self.session.stages
+
+    @property
+    def inferred(self) -> list[Tensor]:
+        """The stages the inference nets hallucinated from the artwork."""
+        return list(self.session.reconstruction.inferred)
+
+    @property
+    def history(self) -> list[str]:
+        return self.session.history
+
+    def summary(self) -> str:
+        """One line on how well the reconstruction matches the upload."""
+        rec = self.session.reconstruction
+        how = {"none": "encoded vectors, no optimisation", "adain": f"AdaIN optimisation, {self.steps} steps",
+               "adain+learned": f"AdaIN optimisation + learned regularisation, {self.steps} steps"}[self.mode]
+        return (f"Reconstruction ({how}, {self.seconds:.1f} s): final-stage ℓ1 {rec.l1_before:.4f} from the "
+                f"encoders, {rec.l1_after:.4f} after fitting.")
+
+    def resample(self, stage: int | str, seed: int) -> list[Tensor]:
+        """A new look for ``stage``; earlier stages stay exactly as they are."""
+        return self.session.resample(stage, _check_seed(seed))
+
+    def redraw(self, stage: int | str, image: Tensor) -> list[Tensor]:
+        """Replace the image of ``stage`` with the user's drawing and regenerate the later stages."""
+        return self.session.set_stage_image(stage, image)
+
+    def undo(self) -> bool:
+        return self.session.undo()
+
+    def export(self, folder: str | os.PathLike) -> Downloads:
+        return write_downloads(self.stages, folder, "edited")

@@ -1,0 +1,63 @@
+import json
+import shutil
+
+import pytest
+import torch
+
+from artworkflow import cli
+from artworkflow.data.images import save_image
+from artworkflow.workflow import Workflow
+
+MODULE = "artworkflow.editing.commands"
+
+
+@pytest.fixture
+def main(monkeypatch):
+    if MODULE not in cli.FEATURE_COMMANDS:
+        monkeypatch.setattr(cli, "FEATURE_COMMANDS", [*cli.FEATURE_COMMANDS, MODULE])
+    return cli.main
+
+
+def test_edit_help(main, capsys):
+    with pytest.raises(SystemExit) as e:
+        main(["edit", "--help"])
+    assert e.value.code == 0
+    assert "--resample" in capsys.readouterr().out
+
+
+def test_edit_writes_stages_metrics_and_page(main, tiny_run, test_items, tmp_path, capsys):
+    art, sketch = tmp_path / "art.png", tmp_path / "sketch.png"
+    save_image(test_items[0][-1], art)
+    save_image(test_items[1][0], sketch)
+    out = tmp_path / "out"
+    code = main(["edit", "--model", str(tiny_run), "--input", str(art), "--out", str(out), "--steps", "2",
+                 "--perceptual", "none", "--resample", "flat:3", "--stage-image", f"sketch={sketch}", "--quiet"])
+    assert code == 0
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["l1_before"] > 0 and metrics["l1_after"] > 0 and metrics["perceptual"] == "none"
+    assert metrics["edits"] == ["resample flat (seed 3)", "set image of sketch"]
+    page = (out / "index.html").read_text()
+    for f in ("inferred.png", "before.png", "after.png", "edit-1.png", "edit-2.png", "workflow.gif"):
+        assert (out / f).is_file() and f in page
+    assert (out / "after" / "shaded.png").is_file() and (out / "inferred" / "sketch.png").is_file()
+    assert "l1" in capsys.readouterr().out
+
+
+def test_edit_reports_a_bad_stage(main, tiny_run, test_items, tmp_path, capsys):
+    art = save_image(test_items[0][-1], tmp_path / "art.png")
+    code = main(["edit", "--model", str(tiny_run), "--input", str(art), "--out", str(tmp_path / "o"),
+                 "--perceptual", "none", "--resample", "nosuchstage"])
+    assert code == 2 and "nosuchstage" in capsys.readouterr().err
+
+
+def test_train_regularizer_cli_saves_into_the_run(main, tiny_run, tmp_path):
+    run = tmp_path / "run"
+    shutil.copytree(tiny_run / "model", run / "model")
+    shutil.copy(tiny_run / "run.json", run / "run.json")
+    code = main(["train-regularizer", "--model", str(run), "--stage", "shaded", "--steps", "1",
+                 "--inner-steps", "2", "--perceptual", "none", "--quiet"])
+    assert code == 0
+    wf = Workflow.from_pretrained(run)
+    assert int(wf.regularizer_steps[1]) == 1 and int(wf.regularizer_steps[0]) == 0
+    assert not torch.equal(wf.regularizers[1].theta, torch.full_like(wf.regularizers[1].theta, 0.1))
+    assert (run / "model" / "discriminators.safetensors").is_file() and (run / "regularizer.jsonl").is_file()

@@ -1,0 +1,63 @@
+import shutil
+
+import pytest
+import torch
+
+from artworkflow.data.dataset import StageDataset
+from artworkflow.editing.adain_opt import reconstruct
+from artworkflow.editing.regularizer import generation_index, train_regularizer
+from artworkflow.errors import ConfigError
+from artworkflow.workflow import Discriminators, Workflow
+
+
+@pytest.fixture(scope="module")
+def trained(tiny_run, toy_data, tmp_path_factory):
+    """A copy of the tiny run whose last-stage regulariser took two training samples."""
+    run = tmp_path_factory.mktemp("reg") / "run"
+    shutil.copytree(tiny_run / "model", run / "model")
+    wf = Workflow.from_pretrained(run)
+    disc = Discriminators.from_pretrained(run)
+    ds = StageDataset(toy_data, "train", resolution=64, train=False)
+    theta0 = wf.regularizers[-1].theta.detach().clone()
+    d0 = {k: v.clone() for k, v in disc.state_dict().items()}
+    report = train_regularizer(wf, disc, ds, wf.spec.names[-1], steps=2, inner_steps=3, lr=1e-2, progress=False)
+    return run, wf, disc, theta0, d0, report
+
+
+def test_training_changes_theta_with_finite_nonzero_gradients(trained):
+    _, wf, _, theta0, _, report = trained
+    reg = wf.regularizers[-1]
+    assert reg.theta.grad is not None
+    assert torch.isfinite(reg.theta.grad).all() and reg.theta.grad.abs().sum() > 0
+    assert not torch.equal(reg.theta.detach(), theta0)
+    assert torch.equal(wf.regularizers[0].theta.detach(), torch.full_like(theta0, 0.1)), "other stages untouched"
+    assert int(wf.regularizer_steps[-1]) == 2 and int(wf.regularizer_steps[0]) == 0
+    assert report["regularizer_steps"] == 2 and report["w_min"] >= 0
+
+
+def test_generator_and_discriminator_are_left_as_they_were(trained, tiny_run):
+    _, wf, disc, _, d0, _ = trained
+    original = Workflow.from_pretrained(tiny_run)
+    for (k, a), b in zip(wf.generators.state_dict().items(), original.generators.state_dict().values()):
+        assert torch.equal(a, b), k
+    assert all(torch.equal(v, d0[k]) for k, v in disc.state_dict().items())
+    assert all(p.requires_grad for p in wf.generators.parameters())
+
+
+def test_save_and_load_bring_back_the_regulariser(trained, artwork, tmp_path):
+    _, wf, disc, _, _, _ = trained
+    wf.save_pretrained(tmp_path / "model", discriminators=disc)
+    back = Workflow.from_pretrained(tmp_path / "model")
+    assert torch.equal(back.regularizers[-1].theta, wf.regularizers[-1].theta)
+    assert torch.equal(back.regularizer_steps, wf.regularizer_steps)
+    assert (tmp_path / "model" / "discriminators.safetensors").is_file()
+    with pytest.warns(UserWarning, match="untrained"):
+        rec = reconstruct(back, artwork, regularization="learned", steps=2)
+    assert torch.isfinite(torch.tensor(rec.l1_after))
+
+
+def test_stage_arguments_name_image_stages(workflow):
+    assert generation_index(workflow, workflow.spec.names[1]) == 0
+    assert generation_index(workflow, 2) == 1
+    with pytest.raises(ConfigError):
+        generation_index(workflow, 0)

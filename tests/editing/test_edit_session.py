@@ -1,0 +1,75 @@
+import pytest
+import torch
+from PIL import Image
+
+from artworkflow.editing.session import EditSession
+from artworkflow.errors import ConfigError
+
+
+@pytest.fixture
+def session(workflow, artwork):
+    return EditSession.from_artwork(workflow, artwork[0], steps=3)
+
+
+def same(a, b):
+    return len(a) == len(b) and all(torch.equal(x, y) for x, y in zip(a, b))
+
+
+def test_session_starts_from_the_reconstruction(session, workflow):
+    rec = session.reconstruction
+    assert len(session.stages) == workflow.n_stages and len(session.adain) == workflow.n_stages - 1
+    assert torch.equal(session.stages[0], rec.inferred[0])
+    for a, b in zip(session.stages, rec.stages):
+        torch.testing.assert_close(a, b, atol=1e-4, rtol=0)
+    assert session.history == ["reconstruct"] and not session.can_undo
+
+
+def test_resample_changes_only_that_stage_and_later(session):
+    before_stages, before_adain = session.stages, session.adain
+    stages = session.resample(1, seed=7)
+    assert torch.equal(stages[0], before_stages[0])
+    assert not torch.equal(stages[1], before_stages[1]) and not torch.equal(stages[2], before_stages[2])
+    assert torch.equal(session.adain[1], before_adain[1]) and not torch.equal(session.adain[0], before_adain[0])
+    last = session.stages
+    session.resample(session.names[2], seed=3)
+    assert same(session.stages[:2], last[:2]) and not torch.equal(session.stages[2], last[2])
+    assert "seed 3" in session.history[-1]
+
+
+def test_resample_is_reproducible_and_rejects_the_first_stage(session):
+    a = session.resample(2, seed=11)
+    session.undo()
+    b = session.resample(2, seed=11)
+    assert same(a, b)
+    with pytest.raises(ConfigError):
+        session.resample(0)
+
+
+def test_set_stage_image_changes_downstream_only(session):
+    before, adain = session.stages, session.adain
+    edited = before[1].clone()
+    edited[..., 16:48, 16:48] = torch.tensor([1.0, -1.0, -1.0]).view(1, 3, 1, 1)
+    after = session.set_stage_image(1, edited[0])
+    assert torch.equal(after[0], before[0]) and torch.equal(after[1], edited)
+    assert (after[2] - before[2]).abs().mean() > 1e-3
+    assert same(session.adain, adain)
+
+
+def test_undo_restores_the_exact_previous_state(session):
+    s0, a0 = session.stages, session.adain
+    session.resample(1, seed=1)
+    s1, a1 = session.stages, session.adain
+    session.set_stage_image(0, -s0[0])
+    session.set_latent(2, torch.zeros(session.workflow.model_config.nz))
+    assert len(session.history) == 4
+    assert session.undo() and session.undo()
+    assert same(session.stages, s1) and same(session.adain, a1)
+    assert session.undo() and same(session.stages, s0) and same(session.adain, a0)
+    assert not session.undo()
+
+
+def test_exports(session, tmp_path):
+    strip = Image.open(session.export_strip(tmp_path / "strip.png"))
+    assert strip.width > 3 * 64 and strip.height >= 64
+    gif = Image.open(session.export_gif(tmp_path / "workflow.gif"))
+    assert gif.n_frames == len(session.stages) and gif.size == (64, 64)
