@@ -1,10 +1,13 @@
 """Shared fixtures: a small procedural dataset and one tiny trained model per test session."""
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
-import pytest
-import torch
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
+import pytest  # noqa: E402
+import torch  # noqa: E402
 
 torch.set_num_threads(max(1, min(2, torch.get_num_threads())))
 

@@ -99,3 +99,25 @@ def test_two_process_data_parallel_equals_single(toy_data, tmp_path):
     a, b = weights(tmp_path / "one"), weights(tmp_path / "two")
     worst = max((a[k] - b[k]).abs().max().item() for k in a if a[k].is_floating_point())
     assert worst < 1e-5, worst
+
+
+def test_nan_loss_stops_and_keeps_last_checkpoint(toy_data, tmp_path, monkeypatch):
+    from artworkflow.errors import TrainingDivergedError
+    from artworkflow.train import objectives
+
+    real = objectives.inference_generator_loss
+    calls = {"n": 0}
+
+    def poisoned(*args, **kw):
+        losses, pairs = real(*args, **kw)
+        calls["n"] += 1
+        if calls["n"] == 2:
+            losses["inf/total"] = losses["inf/total"] * float("nan")
+        return losses, pairs
+
+    monkeypatch.setattr(objectives, "inference_generator_loss", poisoned)
+    with pytest.raises(TrainingDivergedError, match="not finite at step 1"):
+        train(toy_data, tmp_path / "run", MODEL, short(max_steps=8, checkpoint_every=1), progress=False)
+    ckpt = latest_checkpoint(tmp_path / "run")
+    assert ckpt.name == "step-00000001"
+    Workflow.from_pretrained(ckpt)
