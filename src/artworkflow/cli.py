@@ -116,6 +116,7 @@ def _evaluate(a: argparse.Namespace) -> None:
     else:
         perceptual = default_perceptual(a.vgg_weights, a.device)
     evaluate(a.model, a.data, a.out, variants=a.variants, steps=a.steps, trials=a.trials, limit=a.limit,
+             reference_limit=a.reference_limit,
              perceptual=perceptual, inception=optional_inception(a.inception_weights), device=a.device,
              seed=a.seed)
     print(f"wrote {Path(a.out) / 'results.md'} and results.json")
@@ -179,6 +180,7 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--steps", type=int, default=150, help="optimisation steps per stage (T)")
     ev.add_argument("--trials", type=int, default=5)
     ev.add_argument("--limit", type=int, help="use only the first N test images")
+    ev.add_argument("--reference-limit", type=int, default=2000, help="real training images for realism")
     ev.add_argument("--perceptual", choices=["auto", "vgg16", "none"], default="auto")
     ev.add_argument("--vgg-weights")
     ev.add_argument("--inception-weights")
@@ -213,7 +215,7 @@ def add_train_args(tr: argparse.ArgumentParser) -> None:
 
 
 VARIANT_NAMES = ("none", "z", "adain", "adain_w1e-3", "adain_w1e-2", "adain_lr")
-FEATURE_COMMANDS: list[str] = ["artworkflow.editing.commands"]
+FEATURE_COMMANDS: list[str] = ["artworkflow.editing.commands", "artworkflow.app.commands"]
 """Modules that add their own subcommands: each has ``add_parsers(sub)`` and registers its
 handlers with ``@command(name)``."""
 

@@ -125,6 +125,7 @@ class TrainConfig:
     lr: float = 2e-4
     beta1: float = 0.5
     beta2: float = 0.999
+    adam_eps: float = 1e-8
     batch_size: int = 8
     load_size: int | None = None
     flip: bool = True

@@ -161,29 +161,35 @@ def test_edit_first_stage_has_no_latent_to_resample(edit):
         edit.resample(0, seed=1)
 
 
-def test_edit_reports_progress_and_summary(pipeline):
+@pytest.fixture(scope="module")
+def three_stages(make_pipeline):
+    return make_pipeline(3)
+
+
+def test_edit_reports_progress_and_summary(three_stages):
     artwork = torch.zeros(3, 64, 64)
     seen: list[tuple[float, str]] = []
-    edit = S.EditState.from_artwork(pipeline, artwork, "adain", steps=3, progress=lambda f, line: seen.append((f, line)))
-    n_gen = len(pipeline.names) - 1
-    assert len(seen) == 3 * n_gen and seen[-1][0] == pytest.approx(1.0)
+    edit = S.EditState.from_artwork(three_stages, artwork, "adain", steps=2,
+                                    progress=lambda f, line: seen.append((f, line)))
+    n_gen = len(three_stages.names) - 1
+    assert len(seen) == 2 * n_gen and seen[-1][0] == pytest.approx(1.0)
     assert [f for f, _ in seen] == sorted(f for f, _ in seen)
-    assert pipeline.names[-1] in seen[-1][1]
-    assert "AdaIN optimisation, 3 steps" in edit.summary() and "ℓ1" in edit.summary()
-    assert len(edit.inferred) == len(pipeline.names)
+    assert three_stages.names[-1] in seen[-1][1]
+    assert "AdaIN optimisation, 2 steps" in edit.summary() and "ℓ1" in edit.summary()
+    assert len(edit.inferred) == len(three_stages.names)
 
 
-def test_edit_modes(pipeline):
+def test_edit_modes(three_stages):
     artwork = torch.zeros(3, 64, 64)
-    none = S.EditState.from_artwork(pipeline, artwork, "none", steps=0)
+    none = S.EditState.from_artwork(three_stages, artwork, "none", steps=0)
     assert none.session.reconstruction.method == "none" and none.notes == []
-    learned = S.EditState.from_artwork(pipeline, artwork, "adain+learned", steps=1)
+    learned = S.EditState.from_artwork(three_stages, artwork, "adain+learned", steps=1)
     assert learned.session.reconstruction.regularization == "learned"
     assert learned.notes and "untrained" in learned.notes[0]
     with pytest.raises(ConfigError, match="reconstruction must be"):
-        S.EditState.from_artwork(pipeline, artwork, "z", steps=1)
+        S.EditState.from_artwork(three_stages, artwork, "z", steps=1)
     with pytest.raises(ConfigError, match="between 0 and"):
-        S.EditState.from_artwork(pipeline, artwork, "adain", steps=S.MAX_STEPS + 1)
+        S.EditState.from_artwork(three_stages, artwork, "adain", steps=S.MAX_STEPS + 1)
 
 
 def test_perceptual_falls_back_to_l1_with_a_note(monkeypatch, tmp_path):

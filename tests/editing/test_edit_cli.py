@@ -31,10 +31,12 @@ def test_edit_writes_stages_metrics_and_page(main, tiny_run, test_items, tmp_pat
     save_image(test_items[1][0], sketch)
     out = tmp_path / "out"
     code = main(["edit", "--model", str(tiny_run), "--input", str(art), "--out", str(out), "--steps", "2",
-                 "--perceptual", "none", "--resample", "flat:3", "--stage-image", f"sketch={sketch}", "--quiet"])
+                 "--perceptual", "none", "--regularization", "1e-3", "--resample", "flat:3",
+                 "--stage-image", f"sketch={sketch}", "--quiet"])
     assert code == 0
     metrics = json.loads((out / "metrics.json").read_text())
     assert metrics["l1_before"] > 0 and metrics["l1_after"] > 0 and metrics["perceptual"] == "none"
+    assert metrics["regularization"] == 1e-3 and metrics["method"] == "adain"
     assert metrics["edits"] == ["resample flat (seed 3)", "set image of sketch"]
     page = (out / "index.html").read_text()
     for f in ("inferred.png", "before.png", "after.png", "edit-1.png", "edit-2.png", "workflow.gif"):

@@ -38,3 +38,14 @@ def test_changed_weights_are_picked_up():
             if isinstance(m, torch.nn.Conv2d):
                 m.weight.mul_(-0.5)
     torch.testing.assert_close(prepare_decoder(g, content)(adain), g.decode(content, adain), atol=1e-5, rtol=1e-5)
+
+
+def test_bf16_autocast_stays_close_to_float32():
+    torch.manual_seed(2)
+    g = AdaINGenerator(1, 3, 8, nz=4, n_res=2, mlp_dim=16).requires_grad_(False)
+    content = g.encode_content(torch.randn(1, 1, 32, 32))
+    adain = g.adain_vector(torch.randn(1, 4))
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        fast = prepare_decoder(g, content)(adain)
+    assert fast.dtype == torch.bfloat16
+    torch.testing.assert_close(fast.float(), g.decode(content, adain), atol=5e-2, rtol=0)

@@ -6,7 +6,9 @@ import argparse
 import atexit
 import os
 import shutil
+import signal
 import tempfile
+import threading
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -30,16 +32,21 @@ def _import_gradio() -> None:
                                "(or pip install \"gradio>=6,<7\")") from None
 
 
+def _stop(signum: int, frame: object) -> None:
+    """Let a service manager's SIGTERM stop the server like Ctrl-C does, so the output folder is removed."""
+    raise KeyboardInterrupt
+
+
 def launch(model: str | os.PathLike | None = None, *, host: str = "127.0.0.1", port: int | None = 7860,
            device: str = "cpu", vgg_weights: str | os.PathLike | None = None,
            output_dir: str | os.PathLike | None = None, concurrency: int = 1,
            max_file_size: str | int = DEFAULT_MAX_FILE_SIZE, max_side: int = MAX_SIDE, block: bool = True,
-           quiet: bool = False) -> tuple["gr.Blocks", str]:
+           quiet: bool = False) -> tuple[gr.Blocks, str]:
     """Build the app and serve it; returns (app, local URL) once it stops (``block``) or at once.
 
     Nothing leaves the machine: analytics, share links, server-side rendering and the MCP server
     are off, and only ``output_dir`` (a temporary folder removed on exit unless given), which also
-    holds Gradio's upload cache, is served."""
+    holds Gradio's upload and example caches, is served."""
     if concurrency < 1:
         raise ConfigError(f"--concurrency must be >= 1, got {concurrency}")
     os.environ["GRADIO_ANALYTICS_ENABLED"] = "False"
@@ -51,6 +58,7 @@ def launch(model: str | os.PathLike | None = None, *, host: str = "127.0.0.1", p
         out = Path(output_dir).resolve()
         out.mkdir(parents=True, exist_ok=True)
     os.environ["GRADIO_TEMP_DIR"] = str(out / "uploads")
+    os.environ["GRADIO_EXAMPLES_CACHE"] = str(out / "examples")
     _import_gradio()
 
     from ..pipeline import WorkflowPipeline
@@ -60,13 +68,19 @@ def launch(model: str | os.PathLike | None = None, *, host: str = "127.0.0.1", p
     demo = build_app(pipeline, output_dir=out / "downloads", device=device, vgg_weights=vgg_weights,
                      concurrency=concurrency, max_side=max_side,
                      title=f"artworkflow · {' → '.join(pipeline.names)}")
+    if block and threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, _stop)
     if host not in LOCAL_HOSTS and not quiet:
         print(f"warning: listening on {host}: anyone who can reach this machine can use the app (there is no login)")
-    _, url, _ = demo.launch(
-        server_name=host, server_port=port, share=False, inbrowser=False, prevent_thread_lock=not block,
-        allowed_paths=[str(out)], max_file_size=max_file_size, ssr_mode=False, pwa=False, mcp_server=False,
-        enable_monitoring=False, run_history=False, footer_links=["api", "settings"], state_session_capacity=200,
-        quiet=quiet, css=APP_CSS)
+    try:
+        _, url, _ = demo.launch(
+            server_name=host, server_port=port, share=False, inbrowser=False, prevent_thread_lock=not block,
+            allowed_paths=[str(out)], max_file_size=max_file_size, ssr_mode=False, pwa=False, mcp_server=False,
+            enable_monitoring=False, run_history=False, footer_links=["api", "settings"],
+            state_session_capacity=200, quiet=quiet, css=APP_CSS)
+    except OSError:
+        raise ArtworkflowError(f"cannot listen on {host}:{port}: the port is in use or the address is not one of "
+                               "this machine's; pass another --port or --host") from None
     return demo, url
 
 

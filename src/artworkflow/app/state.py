@@ -6,11 +6,10 @@ from __future__ import annotations
 
 import os
 import time
-import uuid
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 import torch
 from PIL import Image
@@ -52,7 +51,7 @@ def default_model_path() -> Path:
     if missing:
         raise CheckpointError(
             f"no demo model at {DEMO_MODEL} (missing {', '.join(missing)}); start the app on a trained model "
-            "with `artworkflow app --model RUN_OR_MODEL_DIR` (e.g. `make demo`, then --model runs/demo), or "
+            "with `artworkflow app --model RUN_OR_MODEL_DIR` (e.g. `make demo`, then --model runs/demo/run), or "
             "save one there with Workflow.save_pretrained")
     return DEMO_MODEL
 
@@ -121,13 +120,6 @@ def write_downloads(stages: list[Tensor], folder: str | os.PathLike, prefix: str
     frames = [to_pil(s[0]).convert("RGB") for s in stages]
     frames[0].save(gif, format="GIF", save_all=True, append_images=frames[1:], duration=700, loop=0)
     return Downloads(final, strip, gif)
-
-
-def session_folder(root: str | os.PathLike) -> Path:
-    """A fresh folder for one browser session's downloads, under the app's output folder."""
-    folder = Path(root) / uuid.uuid4().hex
-    folder.mkdir(parents=True, exist_ok=True)
-    return folder
 
 
 def _check_count(k: int) -> int:
@@ -280,7 +272,7 @@ class EditState:
     @classmethod
     def from_artwork(cls, pipeline: WorkflowPipeline, artwork: Tensor, mode: str = "adain",
                      steps: int = DEFAULT_STEPS, perceptual: PerceptualLoss | None = None,
-                     progress: ProgressCallback | None = None) -> "EditState":
+                     progress: ProgressCallback | None = None) -> EditState:
         """Infer the stages of a finished artwork and fit the vectors that regenerate it (paper §3)."""
         if mode not in EDIT_MODES:
             raise ConfigError(f"reconstruction must be one of {', '.join(EDIT_MODES)}, got {mode!r}")

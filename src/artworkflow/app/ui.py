@@ -8,8 +8,9 @@ import functools
 import hashlib
 import os
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import gradio as gr
 from PIL import Image
@@ -25,10 +26,11 @@ MODEL_WORK = "model-work"
 
 STATE_TTL_S = 2 * 3600
 DRAW_SIZE = 512
-GALLERY_HEIGHT = 300
+GALLERY_HEIGHT = 280
 
 APP_CSS = """
 .pixelated img { image-rendering: pixelated; }
+#edit-input img { width: 100%; height: 100%; object-fit: contain; }
 #aw-header h1 { margin-bottom: 0; }
 """
 """Stage images are small (the model's resolution); show them blocky rather than blurred."""
@@ -110,10 +112,7 @@ def build_app(pipeline: WorkflowPipeline | str | os.PathLike, *, output_dir: str
     chain = " → ".join(f"**{n}**" for n in names)
 
     # ------------------------------------------------------------ create: views and events
-    def create_view(path: S.CreatePath | None, seed: int, folder: Path) -> tuple:
-        if path is None:
-            return (None, f"Draw or upload a **{names[0]}**, then press *Start*.", [],
-                    gr.Radio(choices=[], value=None), [], None, seed, gr.Button(interactive=False))
+    def create_view(path: S.CreatePath, seed: int, folder: Path) -> tuple:
         chosen = [(S.display(s.image), f"{s.name} · " + ("yours" if s.seed is None else f"seed {s.seed}"))
                   for s in path.steps]
         if path.done:
@@ -249,9 +248,10 @@ def build_app(pipeline: WorkflowPipeline | str | os.PathLike, *, output_dir: str
                 with gr.Row():
                     with gr.Column(scale=2):
                         sketch = gr.ImageEditor(
-                            label=f"{names[0]} (draw, or upload an image)", type="filepath", format="png",
-                            sources=["upload", "clipboard"], image_mode="RGBA", canvas_size=(DRAW_SIZE, DRAW_SIZE),
-                            fixed_canvas=True, brush=_brush(channels[0]), layers=False, elem_id="create-input")
+                            label=f"{names[0]} (pick the brush to draw, or upload an image)", type="filepath",
+                            format="png", sources=["upload", "clipboard"], image_mode="RGBA",
+                            canvas_size=(DRAW_SIZE, DRAW_SIZE), fixed_canvas=True, brush=_brush(channels[0]),
+                            layers=False, elem_id="create-input")
                         if first_examples:
                             gr.Examples([[str(p)] for p in first_examples], inputs=[sketch],
                                         label=f"example {names[0]}s")
@@ -271,13 +271,12 @@ def build_app(pipeline: WorkflowPipeline | str | os.PathLike, *, output_dir: str
                             back = gr.Button("← Back a stage", elem_id="create-back")
                             reroll = gr.Button("Re-roll", elem_id="create-reroll")
                             pick_btn = gr.Button("Pick →", variant="primary", elem_id="create-pick-btn")
-                path_gallery = gr.Gallery(label="your workflow so far", format="png", columns=len(names),
-                                          height=GALLERY_HEIGHT, object_fit="contain", elem_classes=["pixelated"],
-                                          elem_id="create-path")
-                with gr.Row():
-                    create_files = gr.File(label="downloads: final image, workflow strip, GIF",
-                                           file_count="multiple", interactive=False, elem_id="create-files")
-                    to_edit = gr.Button("Edit this artwork →", interactive=False, elem_id="create-to-edit")
+                        path_gallery = gr.Gallery(label="your workflow so far", format="png", columns=len(names),
+                                                  fit_columns=False, height=GALLERY_HEIGHT, object_fit="contain",
+                                                  elem_classes=["pixelated"], elem_id="create-path")
+                        create_files = gr.File(label="downloads: final image, workflow strip, GIF",
+                                               file_count="multiple", interactive=False, elem_id="create-files")
+                        to_edit = gr.Button("Edit this artwork →", interactive=False, elem_id="create-to-edit")
 
             with gr.Tab("Edit", id="edit"):
                 with gr.Row():
@@ -302,8 +301,8 @@ def build_app(pipeline: WorkflowPipeline | str | os.PathLike, *, output_dir: str
                                               height=GALLERY_HEIGHT, object_fit="contain", elem_classes=["pixelated"],
                                               elem_id="edit-inferred")
                         current = gr.Gallery(label="current workflow (reconstruction, then your edits)",
-                                             format="png", columns=len(names), height=GALLERY_HEIGHT, object_fit="contain",
-                                             elem_classes=["pixelated"], elem_id="edit-stages")
+                                             format="png", columns=len(names), height=GALLERY_HEIGHT,
+                                             object_fit="contain", elem_classes=["pixelated"], elem_id="edit-stages")
                 with gr.Row():
                     with gr.Column(scale=2):
                         stage = gr.Radio(names, value=names[1], label="stage to change", elem_id="edit-stage")
@@ -314,28 +313,32 @@ def build_app(pipeline: WorkflowPipeline | str | os.PathLike, *, output_dir: str
                         undo = gr.Button("Undo", elem_id="edit-undo")
                         history = gr.Markdown("", elem_id="edit-history")
                     with gr.Column(scale=3):
-                        drawing = gr.ImageEditor(label="draw on the chosen stage, then apply", type="filepath",
-                                                 format="png", sources=["upload", "clipboard"], image_mode="RGBA",
-                                                 brush=_brush(3), layers=False, elem_id="edit-drawing")
-                        redraw = gr.Button("Apply drawing (regenerates the later stages)", elem_id="edit-redraw")
+                        with gr.Accordion("Draw on the chosen stage", open=False, elem_id="edit-draw-panel"):
+                            drawing = gr.ImageEditor(label="the chosen stage: pick the brush, draw, then apply",
+                                                     type="filepath", format="png", sources=["upload", "clipboard"],
+                                                     image_mode="RGBA", brush=_brush(3), layers=False,
+                                                     elem_id="edit-drawing")
+                            redraw = gr.Button("Apply drawing (regenerates the later stages)", elem_id="edit-redraw")
                 edit_files = gr.File(label="downloads: final image, workflow strip, GIF", file_count="multiple",
                                      interactive=False, elem_id="edit-files")
 
         create_out = [create_state, status, variations, pick, path_gallery, create_files, seed, to_edit]
         heavy = dict(concurrency_id=MODEL_WORK, concurrency_limit=concurrency)
-        start.click(create_start, [sketch, k, seed], create_out, api_name="create_start", **heavy)
-        reroll.click(create_reroll, [k, seed, create_state], create_out, api_name="create_reroll", **heavy)
-        pick_btn.click(create_pick, [pick, k, seed, create_state], create_out, api_name="create_pick", **heavy)
-        back.click(create_back, [k, seed, create_state], create_out, api_name="create_back", **heavy)
+        create = dict(heavy, show_progress_on=[variations])
+        start.click(create_start, [sketch, k, seed], create_out, api_name="create_start", **create)
+        reroll.click(create_reroll, [k, seed, create_state], create_out, api_name="create_reroll", **create)
+        pick_btn.click(create_pick, [pick, k, seed, create_state], create_out, api_name="create_pick", **create)
+        back.click(create_back, [k, seed, create_state], create_out, api_name="create_back", **create)
         variations.select(select_variation, None, pick, api_visibility="private", queue=False)
         to_edit.click(send_to_edit, [create_state], [artwork, tabs], api_visibility="private")
 
         edit_out = [edit_state, summary, inferred, current, history, edit_files, drawing]
-        decompose.click(edit_decompose, [artwork, mode, steps, stage], edit_out, api_name="edit_decompose", **heavy)
+        edit = dict(heavy, show_progress_on=[current])
+        decompose.click(edit_decompose, [artwork, mode, steps, stage], edit_out, api_name="edit_decompose", **edit)
         resample.click(edit_resample, [stage, edit_seed, edit_state], edit_out + [edit_seed],
-                       api_name="edit_resample", **heavy)
-        redraw.click(edit_redraw, [stage, drawing, edit_state], edit_out, api_name="edit_redraw", **heavy)
-        undo.click(edit_undo, [stage, edit_state], edit_out, api_name="edit_undo", **heavy)
+                       api_name="edit_resample", **edit)
+        redraw.click(edit_redraw, [stage, drawing, edit_state], edit_out, api_name="edit_redraw", **edit)
+        undo.click(edit_undo, [stage, edit_state], edit_out, api_name="edit_undo", **edit)
         stage.change(stage_drawing, [stage, edit_state], drawing, api_visibility="private")
     demo.queue(default_concurrency_limit=concurrency, max_size=64)
     return demo

@@ -106,7 +106,9 @@ def stage_objective(generator: AdaINGenerator, x_in: Tensor, reference: Tensor, 
     def constants() -> tuple[Callable[[Tensor], Tensor], dict[str, Tensor] | None]:
         with torch.no_grad(), autocast(amp, device):
             decode = prepare_decoder(generator, generator.encode_content(x_in))
-            features = perceptual.features(reference) if perceptual is not None else None
+            features = None
+            if perceptual is not None:
+                features = {k: v.float() for k, v in perceptual.features(reference).items()}
         return decode, features
 
     fixed = constants() if cache else None

@@ -4,7 +4,9 @@ from __future__ import annotations
 import argparse
 import html
 import json
+import sys
 import time
+import warnings
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -70,7 +72,7 @@ def _page(out: Path, title: str, sections: list[tuple[str, str]], metrics: dict[
                    for k, v in metrics.items() if not isinstance(v, (list, dict)))
     (out / "index.html").write_text(
         "<!doctype html><meta charset='utf-8'><title>artworkflow edit</title>"
-        "<style>body{font-family:sans-serif}img{image-rendering:pixelated;max-width:100%;min-width:480px}"
+        "<style>body{font-family:sans-serif}img{image-rendering:pixelated;height:192px;width:auto}"
         "td{padding:0 1em}</style>"
         f"<h1>{html.escape(title)}</h1><table>{rows}</table>{body}")
 
@@ -98,10 +100,18 @@ def _edit(a: argparse.Namespace) -> None:
     out = Path(a.out)
     out.mkdir(parents=True, exist_ok=True)
 
+    if a.regularization == "learned" and a.method != "none":
+        untrained = [names[i + 1] for i in range(len(names) - 1) if int(wf.regularizer_steps[i]) == 0]
+        if untrained:
+            print(f"note: the regulariser of {', '.join(untrained)} is untrained (it acts like a weight decay "
+                  f"of about 1e-3); train it with `artworkflow train-regularizer --model {a.model} --stage "
+                  f"{untrained[0]}`", file=sys.stderr)
     t0 = time.perf_counter()
-    session = EditSession.from_artwork(wf, artwork, method=a.method, regularization=a.regularization,
-                                       steps=a.steps, lr=a.lr, perceptual=perceptual, amp=a.amp,
-                                       progress=not a.quiet)
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="the regulariser of stage")
+        session = EditSession.from_artwork(wf, artwork, method=a.method, regularization=a.regularization,
+                                           steps=a.steps, lr=a.lr, perceptual=perceptual, amp=a.amp,
+                                           progress=not a.quiet)
     seconds = time.perf_counter() - t0
     rec = session.reconstruction
     save_image(rec.artwork[0], out / "input.png")
@@ -110,7 +120,7 @@ def _edit(a: argparse.Namespace) -> None:
         for name, img in zip(names, images):
             save_image(img[0], out / kind / f"{name}.png")
         save_image(make_grid([[s[0] for s in images]]), out / f"{kind}.png")
-    sections = [("inferred.png", "stages inferred from the input"),
+    sections = [("input.png", "input artwork"), ("inferred.png", "stages inferred from the input"),
                 ("before.png", "regenerated from the encoded latents (before optimisation)"),
                 ("after.png", f"regenerated after optimisation (method {a.method})")]
 

@@ -22,7 +22,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from ..nn.blocks import LayerNorm
+from ..nn.blocks import AdaINResBlock, LayerNorm
 from ..nn.generator import AdaINGenerator
 
 def _fold_taps(w: Tensor, dim: int) -> tuple[Tensor, Tensor]:
@@ -139,16 +139,35 @@ def _scale_bias(params: Tensor) -> tuple[Tensor, Tensor, Tensor, Tensor]:
     return tuple(p[:, :, None, None] for p in params.chunk(4, dim=1))  # type: ignore[return-value]
 
 
+def _adain(x: Tensor, scale: Tensor, bias: Tensor, eps: float = 1e-5) -> Tensor:
+    """``blocks.adain`` as statistics plus one multiply-add; unlike ``F.instance_norm`` it keeps the
+    input's memory format."""
+    var, mean = torch.var_mean(x, dim=(2, 3), keepdim=True, correction=0)
+    a = scale * torch.rsqrt(var + eps)
+    return torch.addcmul(bias - mean * a, x, a)
+
+
+def _block(block: AdaINResBlock, x: Tensor, params: Tensor) -> Tensor:
+    """``AdaINResBlock.forward`` with the fused AdaIN."""
+    s1, b1, s2, b2 = _scale_bias(params)
+    h = F.relu(_adain(block.conv1(block.pad(x)), s1, b1))
+    return x + _adain(block.conv2(block.pad(h)), s2, b2)
+
+
 def prepare_decoder(generator: AdaINGenerator, content: Tensor) -> Callable[[Tensor], Tensor]:
     """``adain -> image`` for a fixed content code, equal to ``generator.decode(content, adain)``.
     Constant work (the first block's first convolution and the phase kernels) happens here, once.
 
     Under autocast the AdaIN vector is cast once to the autocast type, so scales, biases and
     activations stay in bf16 between convolutions instead of being promoted to float32 by every
-    AdaIN and layer norm and cast back by the next convolution."""
+    AdaIN and layer norm and cast back by the next convolution; activations are then kept
+    channels-last, the layout of oneDNN's bf16 convolutions, so they are not reordered before each."""
     first = generator.res[0]
     with torch.no_grad():
         norm1 = F.instance_norm(first.conv1(first.pad(content)), eps=1e-5)
+    if torch.is_autocast_enabled(content.device.type):
+        content = content.contiguous(memory_format=torch.channels_last)
+        norm1 = norm1.contiguous(memory_format=torch.channels_last)
     tail = _upsampling_path(generator.up)
     blocks = list(generator.res)
 
@@ -158,11 +177,10 @@ def prepare_decoder(generator: AdaINGenerator, content: Tensor) -> Callable[[Ten
             adain = adain.to(torch.get_autocast_dtype(kind))
         chunks = adain.chunk(len(blocks), dim=1)
         s1, b1, s2, b2 = _scale_bias(chunks[0])
-        h = F.relu(norm1.to(adain.dtype) * s1 + b1)
-        h = F.instance_norm(first.conv2(first.pad(h)), eps=1e-5) * s2 + b2
-        h = content.to(h.dtype) + h
+        h = F.relu(torch.addcmul(b1, norm1.to(adain.dtype), s1))
+        h = content.to(h.dtype) + _adain(first.conv2(first.pad(h)), s2, b2)
         for block, params in zip(blocks[1:], chunks[1:]):
-            h = block(h, params)
+            h = _block(block, h, params)
         for f in tail:
             h = f(h)
         return h

@@ -31,8 +31,10 @@ def adain(x: torch.Tensor, scale: torch.Tensor, bias: torch.Tensor, eps: float =
 
 def conv_block(cin: int, cout: int, k: int, stride: int = 1, norm: str = "in",
                act: str = "relu") -> nn.Sequential:
+    """Reflect-padded conv + norm + activation. A conv followed by instance norm has no bias: the norm
+    removes it, so it would only collect float noise (which Adam then turns into steps of size lr)."""
     layers: list[nn.Module] = [nn.ReflectionPad2d((k - 1) // 2) if k > 1 else nn.Identity(),
-                               nn.Conv2d(cin, cout, k, stride)]
+                               nn.Conv2d(cin, cout, k, stride, bias=norm != "in")]
     if norm == "in":
         layers.append(nn.InstanceNorm2d(cout))
     elif norm == "ln":
@@ -64,8 +66,8 @@ class AdaINResBlock(nn.Module):
     def __init__(self, channels: int):
         super().__init__()
         self.pad = nn.ReflectionPad2d(1)
-        self.conv1 = nn.Conv2d(channels, channels, 3)
-        self.conv2 = nn.Conv2d(channels, channels, 3)
+        self.conv1 = nn.Conv2d(channels, channels, 3, bias=False)
+        self.conv2 = nn.Conv2d(channels, channels, 3, bias=False)
 
     def forward(self, x: torch.Tensor, params: torch.Tensor) -> torch.Tensor:
         s1, b1, s2, b2 = params.chunk(4, dim=1)

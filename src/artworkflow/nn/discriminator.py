@@ -12,7 +12,7 @@ def patchgan(in_channels: int, width: int, n_layers: int) -> nn.Sequential:
     for n in range(1, n_layers + 1):
         cout = width * min(2 ** n, 8)
         stride = 2 if n < n_layers else 1
-        layers += [nn.Conv2d(c, cout, 4, stride, 1), nn.InstanceNorm2d(cout), nn.LeakyReLU(0.2, True)]
+        layers += [nn.Conv2d(c, cout, 4, stride, 1, bias=False), nn.InstanceNorm2d(cout), nn.LeakyReLU(0.2, True)]
         c = cout
     layers.append(nn.Conv2d(c, 1, 4, 1, 1))
     return nn.Sequential(*layers)

@@ -13,7 +13,7 @@ class DownBlock(nn.Module):
     def __init__(self, cin: int, cout: int):
         super().__init__()
         self.body = nn.Sequential(
-            nn.InstanceNorm2d(cin), nn.LeakyReLU(0.2), nn.Conv2d(cin, cin, 3, padding=1),
+            nn.InstanceNorm2d(cin), nn.LeakyReLU(0.2), nn.Conv2d(cin, cin, 3, padding=1, bias=False),
             nn.InstanceNorm2d(cin), nn.LeakyReLU(0.2), nn.Conv2d(cin, cout, 3, padding=1),
             nn.AvgPool2d(2),
         )

@@ -150,7 +150,7 @@ def train(data: str | Path, out: str | Path, model: ModelConfig, cfg: TrainConfi
 
     wf = Workflow(spec, model).to(device)
     disc = Discriminators(spec, model).to(device)
-    adam = lambda params: torch.optim.Adam(params, lr=cfg.lr, betas=(cfg.beta1, cfg.beta2))  # noqa: E731
+    adam = lambda params: torch.optim.Adam(params, lr=cfg.lr, betas=(cfg.beta1, cfg.beta2), eps=cfg.adam_eps)  # noqa: E731
     optimizers = {"inference": adam(wf.inference.parameters()),
                   "inference_d": adam(disc.inference.parameters()),
                   "generation": adam([*wf.generators.parameters(), *wf.encoders.parameters()]),
