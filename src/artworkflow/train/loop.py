@@ -269,7 +269,3 @@ def train(data: str | Path, out: str | Path, model: ModelConfig, cfg: TrainConfi
     if writer is not None:
         writer.close()
     return TrainResult(run, step, time.perf_counter() - t0, logged)
-
-
-def run_options(run: Path) -> dict[str, Any]:
-    return json.loads((Path(run) / "run.json").read_text())
