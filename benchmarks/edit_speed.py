@@ -17,6 +17,7 @@ import resource
 import statistics
 import time
 
+import artworkflow  # noqa: F401  (first: sets passive OpenMP waiting before torch loads)
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 

@@ -15,6 +15,7 @@ import json
 import platform
 import time
 
+import artworkflow  # noqa: F401  (first: sets passive OpenMP waiting before torch loads)
 import torch
 
 from artworkflow.config import StageSpec, WorkflowSpec, preset
