@@ -64,13 +64,18 @@ def resolve_configs(a: argparse.Namespace):
     if a.config:
         try:
             data = yaml.safe_load(Path(a.config).read_text()) or {}
-        except (OSError, yaml.YAMLError) as e:
-            raise ConfigError(f"{a.config}: cannot read config ({e.__class__.__name__}: {e})") from None
-        unknown = set(data) - {"model", "train"}
-        if unknown:
-            raise ConfigError(f"{a.config}: unknown sections {sorted(unknown)}; use 'model:' and 'train:'")
-        model = C.replace(model, data.get("model") or {}, "model.")
-        train = C.replace(train, data.get("train") or {}, "train.")
+        except (OSError, UnicodeDecodeError, yaml.YAMLError) as e:
+            detail = " ".join(str(e).split())
+            raise ConfigError(f"{a.config}: cannot read config ({e.__class__.__name__}: {detail}); fix the "
+                              "file or drop --config") from None
+        if not isinstance(data, dict) or set(data) - {"model", "train"}:
+            raise ConfigError(f"{a.config}: expected only the sections 'model:' and 'train:', each a mapping "
+                              "of options")
+        try:
+            model = C.replace(model, data.get("model") or {}, "model.")
+            train = C.replace(train, data.get("train") or {}, "train.")
+        except ConfigError as e:
+            raise ConfigError(f"{a.config}: {e}") from None
     flags = {k: getattr(a, k) for k in ("max_steps", "amp", "batch_size", "seed", "num_workers", "lr")
              if getattr(a, k, None) is not None}
     train = C.replace(train, flags, "train.")
@@ -220,6 +225,15 @@ FEATURE_COMMANDS: list[str] = ["artworkflow.editing.commands", "artworkflow.app.
 handlers with ``@command(name)``."""
 
 
+def error_text(err: ArtworkflowError) -> str:
+    """The error's own message: a DataLoader worker re-raises it with the worker's traceback in front,
+    whose last line is the original ``module.Class: message``."""
+    text = str(err)
+    if "\nOriginal Traceback" in text:
+        text = text.rstrip().splitlines()[-1].partition(": ")[2]
+    return text
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -229,7 +243,7 @@ def main(argv: list[str] | None = None) -> int:
     except ArtworkflowError as e:
         if args.debug:
             raise
-        print(f"error: {e}", file=sys.stderr)
+        print(f"error: {error_text(e)}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)

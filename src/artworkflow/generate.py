@@ -14,9 +14,9 @@ def write_generation(model: str | os.PathLike, input_image: str | os.PathLike, o
     """Write ``stage-<name>.png`` for every generated stage (each row one workflow in which only that
     stage's latent changes), ``random.png`` (all latents random) and an ``index.html`` showing them."""
     pipe = WorkflowPipeline.from_pretrained(model, device)
+    x1 = pipe.load(input_image, 0)
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    x1 = pipe.load(input_image, 0)
     names = pipe.names
     files = []
     for i in range(len(names) - 1):

@@ -15,7 +15,7 @@ from safetensors.torch import load_file, save_file
 from torch import nn
 
 from .config import ModelConfig, WorkflowSpec, model_config_from_dict, to_dict
-from .errors import ArtworkflowError, CheckpointError
+from .errors import ArtworkflowError, CheckpointError, ConfigError
 from .nn.discriminator import MultiScaleDiscriminator
 from .nn.encoder import LatentEncoder
 from .nn.generator import AdaINGenerator
@@ -57,9 +57,10 @@ class Workflow(nn.Module):
             if stage.isdigit():
                 stage = int(stage)
             else:
-                raise ArtworkflowError(f"unknown stage '{stage}'; stages are {', '.join(self.spec.names)}")
+                raise ConfigError(f"unknown stage '{stage}'; stages are {', '.join(self.spec.names)}")
         if not 0 <= stage < self.n_stages:
-            raise ArtworkflowError(f"stage {stage} out of range 0..{self.n_stages - 1}")
+            raise ConfigError(f"stage {stage} out of range 0..{self.n_stages - 1}; stages are "
+                              f"{', '.join(self.spec.names)}")
         return stage
 
     def infer(self, final: torch.Tensor) -> list[torch.Tensor]:
@@ -192,25 +193,35 @@ def resolve_model_dir(path: str | os.PathLike) -> Path:
 
 def read_model_config(directory: Path) -> tuple[WorkflowSpec, ModelConfig]:
     file = directory / CONFIG_FILE
+    fix = "restore it from a backup or from the run's checkpoints/step-*/model folder"
     try:
         data = json.loads(file.read_text())
-        if data.get("format") != FORMAT:
-            raise CheckpointError(f"{file}: not an artworkflow model config (format={data.get('format')!r})")
+    except (OSError, ValueError) as e:
+        raise CheckpointError(f"{file}: not readable JSON ({_one_line(e)}); {fix}") from None
+    if not isinstance(data, dict) or data.get("format") != FORMAT:
+        raise CheckpointError(f"{file}: not an artworkflow model config (no \"format\": \"{FORMAT}\"); pass "
+                              "a run folder or a folder written by save_pretrained")
+    try:
         return WorkflowSpec.from_dict(data["workflow"]), model_config_from_dict(data["model"])
-    except CheckpointError:
-        raise
-    except (ValueError, KeyError, TypeError, ArtworkflowError) as e:
-        raise CheckpointError(f"{file}: unreadable model config ({e}); re-save the model") from None
+    except KeyError as e:
+        raise CheckpointError(f"{file}: no {e} section; {fix}") from None
+    except ArtworkflowError as e:
+        raise CheckpointError(f"{file}: {e}; {fix}") from None
+
+
+def _one_line(err: BaseException) -> str:
+    return " ".join(str(err).split()) or err.__class__.__name__
 
 
 def load_weights(module: nn.Module, file: Path) -> None:
     """Load safetensors weights strictly, turning every failure into one clear CheckpointError."""
     if not file.is_file():
-        raise CheckpointError(f"{file}: weights file not found")
+        raise CheckpointError(f"{file}: weights file not found; restore it from a backup or from the run's "
+                              "checkpoints/step-*/model folder")
     try:
         state = load_file(str(file))
     except (SafetensorError, OSError, ValueError, RuntimeError) as e:
-        raise CheckpointError(f"{file}: corrupt or unreadable safetensors file ({e}); "
+        raise CheckpointError(f"{file}: corrupt or unreadable safetensors file ({_one_line(e)}); "
                               "restore it from a backup or retrain") from None
     own = module.state_dict()
     missing = sorted(set(own) - set(state))
@@ -221,6 +232,6 @@ def load_weights(module: nn.Module, file: Path) -> None:
             f"missing {len(missing)} tensors (e.g. {missing[0]})" if missing else "",
             f"{len(extra)} unexpected (e.g. {extra[0]})" if extra else "",
             f"{len(shape)} with other shapes (e.g. {shape[0]})" if shape else "") if x)
-        raise CheckpointError(f"{file}: weights do not fit this workflow ({detail}); "
-                              "the checkpoint belongs to another workflow or model size")
+        raise CheckpointError(f"{file}: weights do not fit this workflow ({detail}); they belong to another "
+                              f"workflow or model size, so keep {file.name} with the {CONFIG_FILE} saved with it")
     module.load_state_dict(state)

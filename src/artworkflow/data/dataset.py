@@ -49,7 +49,7 @@ class StageDataset(Dataset):
         self.root = Path(root)
         self.split = split
         self.spec: WorkflowSpec = read_spec(self.root)
-        self._paths = item_paths(self.root, split)
+        self._paths = item_paths(self.root, split, check_sizes=True)
         self.ids: list[str] = list(self._paths)
         if not self.ids:
             raise DatasetError(f"{self.root / split}: no images in the stage folders; add images first")

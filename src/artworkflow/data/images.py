@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import struct
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -16,7 +17,8 @@ from ..errors import ImageError
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp")
 MAX_SIDE = 4096
 
-_READ_ERRORS = (OSError, SyntaxError, ValueError, EOFError, struct.error, Image.DecompressionBombError)
+_READ_ERRORS = (OSError, SyntaxError, ValueError, EOFError, struct.error, Image.DecompressionBombError,
+                Image.DecompressionBombWarning)
 _SIXTEEN_BIT = ("I;16", "I;16L", "I;16B", "I;16N", "I")
 _WITH_ALPHA = ("RGBA", "RGBa", "LA", "La", "PA")
 _TO_RGB = ("RGB", "RGBX", "CMYK", "YCbCr", "P", "1", "L")
@@ -29,8 +31,9 @@ def _one_line(text: str) -> str:
 
 def _read_failure(path: Path, err: BaseException) -> ImageError:
     """Turn a Pillow or OS exception into a message that tells the user what to do with the file."""
-    if isinstance(err, Image.DecompressionBombError):
-        return ImageError(f"{path}: image is too large for Pillow to decode safely; downscale it")
+    if isinstance(err, (Image.DecompressionBombError, Image.DecompressionBombWarning)):
+        return ImageError(f"{path}: image has too many pixels to decode safely (a possible decompression "
+                          "bomb); downscale it")
     if isinstance(err, IsADirectoryError):
         return ImageError(f"{path}: is a folder, not an image file; move it out of the stage folder")
     if isinstance(err, PermissionError):
@@ -54,7 +57,9 @@ def _open_checked(path: Path, max_side: int) -> Image.Image:
     if size == 0:
         raise ImageError(f"{path}: empty file (0 bytes); re-export the image or remove it")
     try:
-        img = Image.open(path)
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            img = Image.open(path)
     except _READ_ERRORS as e:
         raise _read_failure(path, e) from None
     w, h = img.size
@@ -65,10 +70,20 @@ def _open_checked(path: Path, max_side: int) -> Image.Image:
     return img
 
 
-def read_size(path: str | os.PathLike, max_side: int = MAX_SIDE) -> tuple[int, int]:
-    """(height, width) from the file header only, with the same checks ``load_image`` applies first."""
+def _decode(img: Image.Image, path: Path) -> None:
+    try:
+        img.load()
+    except _READ_ERRORS as e:
+        raise _read_failure(path, e) from None
+
+
+def read_size(path: str | os.PathLike, max_side: int = MAX_SIDE, decode: bool = False) -> tuple[int, int]:
+    """(height, width) from the file header, with the same checks ``load_image`` applies first;
+    ``decode=True`` also decodes the pixels, the only way to find a truncated or corrupt body."""
     path = Path(path)
     with _open_checked(path, max_side) as img:
+        if decode:
+            _decode(img, path)
         w, h = img.size
     return h, w
 
@@ -111,15 +126,12 @@ def load_image(path: str | os.PathLike, channels: int, max_side: int = MAX_SIDE)
     if channels not in (1, 3):
         raise ValueError(f"channels must be 1 or 3, got {channels}")
     path = Path(path)
-    img = _open_checked(path, max_side)
-    try:
-        with img:
-            img.load()
+    with _open_checked(path, max_side) as img:
+        _decode(img, path)
+        try:
             colour, alpha = _pixels(img, path)
-    except ImageError:
-        raise
-    except _READ_ERRORS as e:
-        raise _read_failure(path, e) from None
+        except _READ_ERRORS as e:
+            raise _read_failure(path, e) from None
     colour = _to_channels(colour, channels)
     if alpha is not None:
         a = alpha if colour.ndim == 2 else alpha[..., None]

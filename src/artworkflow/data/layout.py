@@ -21,8 +21,13 @@ def read_spec(root: str | os.PathLike) -> WorkflowSpec:
                            "(see 'artworkflow dataset toy' for an example)")
     try:
         data = yaml.safe_load(path.read_text())
+    except (OSError, UnicodeDecodeError) as e:
+        raise DatasetError(f"{path}: cannot be read as text ({e.__class__.__name__}); save it as UTF-8 "
+                           "YAML") from None
     except yaml.YAMLError as e:
-        raise DatasetError(f"{path}: not valid YAML ({e.__class__.__name__}); fix the syntax") from None
+        mark = getattr(e, "problem_mark", None)
+        where = f" at line {mark.line + 1}" if mark is not None else ""
+        raise DatasetError(f"{path}: not valid YAML ({e.__class__.__name__}{where}); fix the syntax") from None
     try:
         return WorkflowSpec.from_dict(data)
     except ConfigError as e:
@@ -112,15 +117,27 @@ def _report(header: str, problems: list[str], limit: int) -> str:
     return header + "".join(f"\n  {p}" for p in shown) + more
 
 
-def item_paths(root: str | os.PathLike, split: str) -> dict[str, tuple[Path, ...]]:
-    """Sorted ids mapped to their image paths in stage order; raises unless every stage has every id."""
+def _raise(header: str, problems: list[str]) -> None:
+    """One problem is raised as its own line; several get a header and one line each."""
+    if len(problems) == 1:
+        raise DatasetError(problems[0])
+    if problems:
+        raise DatasetError(_report(header, problems, limit=10))
+
+
+def item_paths(root: str | os.PathLike, split: str, check_sizes: bool = False) -> dict[str, tuple[Path, ...]]:
+    """Sorted ids mapped to their image paths in stage order; raises unless every stage has every id.
+    ``check_sizes`` also reads every file header, so unreadable or mis-sized stages stop a run before it
+    writes anything."""
     root = Path(root)
     spec = read_spec(root)
     items, problems = _scan(root, split, spec)
-    if problems:
-        raise DatasetError(_report(f"{root / split}: the stage folders do not hold the same items "
-                                   f"({len(problems)} problems); add each missing file or remove each extra one",
-                                   problems, limit=10))
+    _raise(f"{root / split}: the stage folders do not hold the same items ({len(problems)} problems); "
+           "add each missing file or remove each extra one", problems)
+    if check_sizes:
+        problems = [p for item, paths in items.items() for p in _size_problems(item, paths)]
+        _raise(f"{root / split}: {len(problems)} unreadable or mis-sized images; fix or remove each one",
+               problems)
     return items
 
 
@@ -144,13 +161,13 @@ def image_path(root: str | os.PathLike, split: str, stage: str, item: str) -> Pa
                        f"'{stage}' ({', '.join(IMAGE_SUFFIXES)} accepted)")
 
 
-def _size_problems(item: str, paths: tuple[Path, ...]) -> list[str]:
-    """Header problems of one item's files, and any stage whose size differs from the first readable one."""
+def _size_problems(item: str, paths: tuple[Path, ...], decode: bool = False) -> list[str]:
+    """Unreadable files of one item, and any stage whose size differs from the first readable one."""
     problems = []
     first: tuple[Path, tuple[int, int]] | None = None
     for path in paths:
         try:
-            size = read_size(path)
+            size = read_size(path, decode=decode)
         except ImageError as e:
             problems.append(str(e))
             continue
@@ -165,7 +182,8 @@ def _size_problems(item: str, paths: tuple[Path, ...]) -> list[str]:
 
 def validate(root: str | os.PathLike, splits: tuple[str, ...] = SPLITS, check_images: bool = True) -> dict:
     """Check a whole dataset and report every problem at once, so one run lists everything to fix.
-    Splits without a folder are skipped; at least one must exist."""
+    Splits without a folder are skipped; at least one must exist. ``check_images`` decodes every image,
+    so a truncated file is found here rather than hours into training."""
     root = Path(root)
     spec = read_spec(root)
     present = [s for s in splits if (root / s).is_dir()]
@@ -181,8 +199,10 @@ def validate(root: str | os.PathLike, splits: tuple[str, ...] = SPLITS, check_im
             problems.append(f"{root / split}: no images in the stage folders; add images or remove the split")
         if check_images:
             for item, paths in items.items():
-                problems.extend(_size_problems(item, paths))
+                problems.extend(_size_problems(item, paths, decode=True))
         counts[split] = len(items)
+    if len(problems) == 1:
+        raise DatasetError(problems[0])
     if problems:
         head = f"{root}: {len(problems)} problem(s); first: {problems[0]}"
         raise DatasetError(_report(head, problems[1:], limit=100))

@@ -15,6 +15,7 @@ from ..errors import ConfigError
 
 if TYPE_CHECKING:
     from ..nn.vgg import PerceptualLoss
+    from ..workflow import Workflow
 
 REGULARIZATION_HELP = "none, learned (train it with train-regularizer) or a fixed weight decay such as 1e-3"
 
@@ -59,6 +60,17 @@ def _parse_stage_image(value: str) -> tuple[str, Path]:
     return stage, Path(path)
 
 
+def _checked_edit(wf: Workflow, kind: str, stage: str, value: Any) -> tuple[str, Any]:
+    """Check an edit's stage and read its image before anything is written, so a bad edit leaves the
+    output folder as it was."""
+    from ..data.images import load_image
+    from .regularizer import generation_index
+    if kind == "resample":
+        generation_index(wf, stage)
+        return stage, value
+    return stage, load_image(value, wf.spec.channels[wf.stage_index(stage)])
+
+
 def _perceptual(kind: str | None, weights: str | None, device: str) -> PerceptualLoss | None:
     from .perceptual import default_perceptual, load_perceptual
     if kind is None:
@@ -92,10 +104,9 @@ def _edit(a: argparse.Namespace) -> None:
         edits.append(("resample", _parse_resample(value)) if kind == "resample"
                      else ("stage-image", _parse_stage_image(value)))
     wf = Workflow.from_pretrained(a.model, map_location=a.device)
-    for kind, (stage, _) in edits:
-        wf.stage_index(stage)
     names = wf.spec.names
     artwork = load_image(a.input, wf.spec.channels[-1])
+    edits = [(kind, _checked_edit(wf, kind, stage, value)) for kind, (stage, value) in edits]
     perceptual = None if a.method == "none" else _perceptual(a.perceptual, a.vgg_weights, a.device)
     out = Path(a.out)
     out.mkdir(parents=True, exist_ok=True)

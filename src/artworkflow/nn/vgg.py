@@ -6,6 +6,7 @@ The module layout mirrors torchvision's ``vgg16().features`` so the standard Ima
 from __future__ import annotations
 
 import os
+import warnings
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
@@ -203,20 +204,24 @@ def resolve_weights_path(argument: str | os.PathLike | None, env: str, filename:
 
 
 def read_state_dict(path: Path) -> dict[str, Tensor]:
-    """Load a flat ``name -> tensor`` mapping from a .pth/.pt or .safetensors file."""
+    """Load a flat ``name -> tensor`` mapping from a .pth/.pt or .safetensors file. Torch files are read
+    with ``weights_only=True``, so a file that needs code to load is refused instead of run."""
     try:
         if path.suffix == ".safetensors":
             from safetensors.torch import load_file
 
             state = load_file(str(path), device="cpu")
         else:
-            state = torch.load(str(path), map_location="cpu", weights_only=True)
-    except Exception as exc:
-        raise CheckpointError(f"cannot read weights file {path}: {exc}") from exc
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                state = torch.load(str(path), map_location="cpu", weights_only=True)
+    except Exception as exc:  # noqa: BLE001 - any failure means the file cannot be used
+        raise CheckpointError(f"{path}: cannot be read as plain tensors ({exc.__class__.__name__}; files that "
+                              "need code to load are refused); download the weights file again") from None
     if isinstance(state, Mapping) and "state_dict" in state and isinstance(state["state_dict"], Mapping):
         state = state["state_dict"]
     if not isinstance(state, Mapping) or not all(isinstance(v, Tensor) for v in state.values()):
-        raise CheckpointError(f"weights file {path} does not contain a flat mapping of tensors")
+        raise CheckpointError(f"{path}: not a flat mapping of tensors; download the weights file again")
     return dict(state)
 
 
@@ -237,7 +242,8 @@ def load_matching(module: nn.Module, state: Mapping[str, Tensor], path: Path, wh
             details.append(f"missing keys: {', '.join(missing[:5])}" + (" ..." if len(missing) > 5 else ""))
         if wrong:
             details.append(f"shape mismatches: {'; '.join(wrong[:5])}" + (" ..." if len(wrong) > 5 else ""))
-        raise CheckpointError(f"{path} is not a valid {what} weights file ({'; '.join(details)})")
+        raise CheckpointError(f"{path}: not {what} weights ({'; '.join(details)}); download the {what} weights "
+                              "file again")
     module.load_state_dict({k: state[k] for k in own if k in state}, strict=False)
 
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -73,20 +74,27 @@ def load_checkpoint(ckpt: Path, wf: Workflow, disc: Discriminators,
     load_weights(wf, ckpt / "model" / WEIGHTS_FILE)
     load_weights(disc, ckpt / "model" / DISCRIMINATORS_FILE)
     try:
-        state = torch.load(ckpt / STATE_FILE, map_location="cpu", weights_only=True)
-    except Exception as e:  # noqa: BLE001 - any failure here means an unusable file
-        raise CheckpointError(f"{ckpt / STATE_FILE}: unreadable training state ({e.__class__.__name__}); "
-                              "delete this checkpoint folder to resume from an older one") from None
-    for k, o in optimizers.items():
-        o.load_state_dict(state["optimizers"][k])
-    for k, s in scalers.items():
-        s.load_state_dict(state["scalers"][k])
-    torch.set_rng_state(state["torch_rng"])
-    return int(state["step"])
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            state = torch.load(ckpt / STATE_FILE, map_location="cpu", weights_only=True)
+        for k, o in optimizers.items():
+            o.load_state_dict(state["optimizers"][k])
+        for k, s in scalers.items():
+            s.load_state_dict(state["scalers"][k])
+        torch.set_rng_state(state["torch_rng"])
+        return int(state["step"])
+    except Exception as e:  # noqa: BLE001 - any failure here means an unusable or foreign file
+        raise CheckpointError(f"{ckpt / STATE_FILE}: unreadable training state or one of another run "
+                              f"({e.__class__.__name__}); delete this checkpoint folder to resume from an "
+                              "older one") from None
 
 
 def read_run_config(ckpt: Path) -> dict[str, Any]:
     try:
-        return json.loads((ckpt / RUN_FILE).read_text())
-    except (OSError, ValueError) as e:
-        raise CheckpointError(f"{ckpt / RUN_FILE}: unreadable ({e})") from None
+        data = json.loads((ckpt / RUN_FILE).read_text())
+    except (OSError, ValueError):
+        data = None
+    if not isinstance(data, dict) or not {"workflow", "model", "train"} <= set(data):
+        raise CheckpointError(f"{ckpt / RUN_FILE}: unreadable or incomplete run config; delete this checkpoint "
+                              "folder to resume from an older one")
+    return data
