@@ -181,14 +181,21 @@ PRESETS: dict[str, tuple[ModelConfig, TrainConfig]] = {
 _TYPES = {"int": (int,), "float": (int, float), "bool": (bool,), "str": (str,), "None": (type(None),)}
 
 
-def _check_type(name: str, value: Any, annotation: str) -> None:
-    """Refuse a value of the wrong type by its option name, before it fails somewhere obscure."""
+def _check_type(name: str, value: Any, annotation: str) -> Any:
+    """Refuse a value of the wrong type by its option name, before it fails somewhere obscure. YAML
+    reads ``1e-3`` (no dot) as a string, so a float option takes a string that parses as one."""
     kinds = [k.strip() for k in annotation.split("|")]
     if not all(k in _TYPES for k in kinds):
-        return
+        return value
+    if "float" in kinds and isinstance(value, str):
+        try:
+            value = float(value)
+        except ValueError:
+            pass
     allowed = tuple(t for k in kinds for t in _TYPES[k])
     if not isinstance(value, allowed) or isinstance(value, bool) and "bool" not in kinds:
         raise ConfigError(f"option '{name}' is {value!r}; it must be {' or '.join(kinds)}")
+    return value
 
 
 def _mapping(data: Any, where: str) -> None:
@@ -203,7 +210,7 @@ def _build(cls, data: dict[str, Any], where: str):
     for key, value in data.items():
         if key not in known:
             raise ConfigError(f"unknown option '{where}{key}'; known: {', '.join(sorted(known))}")
-        _check_type(f"{where}{key}", value, str(known[key].type))
+        value = _check_type(f"{where}{key}", value, str(known[key].type))
         if key == "loss" and cls is TrainConfig:
             value = value if isinstance(value, LossWeights) else _build(LossWeights, value, "train.loss.")
         kwargs[key] = value

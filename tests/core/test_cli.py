@@ -34,7 +34,7 @@ def test_console_entry_points_import():
 
 def test_train_dry_run_resolves_config(toy_data, tmp_path, capsys):
     cfg = tmp_path / "c.yaml"
-    cfg.write_text("model:\n  width: 8\ntrain:\n  lr: 0.001\n  loss:\n    cycle: 2.0\n")
+    cfg.write_text("model:\n  width: 8\ntrain:\n  lr: 1e-3\n  loss:\n    cycle: 2.0\n")  # YAML reads 1e-3 as text
     assert main(["train", "--data", str(toy_data), "--out", str(tmp_path / "r"), "--config", str(cfg),
                  "--max-steps", "12", "--dry-run"]) == 0
     out = json.loads(capsys.readouterr().out)

@@ -443,7 +443,7 @@ def test_an_existing_run_is_not_trained_over(tmp_path, data, run, capsys):
 
 
 CONFIG_YAML = {
-    "wrong_type": ("train:\n  lr: 1e-3\n", "must be float", lambda: replace(preset("tiny")[1], {"lr": "1e-3"})),
+    "wrong_type": ("train:\n  lr: fast\n", "must be float", lambda: replace(preset("tiny")[1], {"lr": "fast"})),
     "section_not_a_mapping": ("model: [width]\n", "must be a mapping", lambda: model_config_from_dict(["width"])),
     "not_sections": ("- model\n", "expected only the sections 'model:' and 'train:'", None),
     "bad_yaml": ("model: {width: 8\n", "fix the file or drop --config", None),
