@@ -25,10 +25,11 @@ from artworkflow.workflow import Discriminators, Workflow
 SPEC = WorkflowSpec("bench", (StageSpec("sketch", 1), StageSpec("flat", 3), StageSpec("final", 3)))
 
 
-def make(preset_name: str, seed: int = 0):
+def make(preset_name: str, seed: int = 0, channels_last: bool = True):
     model, cfg = preset(preset_name)
     torch.manual_seed(seed)
-    wf, disc = Workflow(SPEC, model), Discriminators(SPEC, model)
+    fmt = torch.channels_last if channels_last else torch.contiguous_format
+    wf, disc = Workflow(SPEC, model).to(memory_format=fmt), Discriminators(SPEC, model).to(memory_format=fmt)
     opt_g = torch.optim.Adam([*wf.generators.parameters(), *wf.encoders.parameters()], lr=cfg.lr, betas=(0.5, 0.999))
     opt_d = torch.optim.Adam([*disc.encoded.parameters(), *disc.random.parameters()], lr=cfg.lr, betas=(0.5, 0.999))
     wf.inference.requires_grad_(False)
@@ -53,15 +54,17 @@ def iteration(wf, disc, opt_g, opt_d, stages, step, cfg, amp: str) -> float:
     return float(losses["gen/total"].detach())
 
 
-def batch(model, size: int, seed: int = 0):
+def batch(model, size: int, seed: int = 0, channels_last: bool = True):
     g = torch.Generator().manual_seed(seed)
     r = model.resolution
-    return [torch.rand(size, c, r, r, generator=g) * 2 - 1 for c in SPEC.channels]
+    fmt = torch.channels_last if channels_last else torch.contiguous_format
+    return [(torch.rand(size, c, r, r, generator=g) * 2 - 1).contiguous(memory_format=fmt) for c in SPEC.channels]
 
 
-def time_preset(name: str, amp: str, batch_size: int, iters: int, warmup: int) -> dict:
-    model, cfg, wf, disc, opt_g, opt_d = make(name)
-    stages = batch(model, batch_size)
+def time_preset(name: str, amp: str, layout: str, batch_size: int, iters: int, warmup: int) -> dict:
+    cl = layout == "nhwc"
+    model, cfg, wf, disc, opt_g, opt_d = make(name, channels_last=cl)
+    stages = batch(model, batch_size, channels_last=cl)
     for s in range(warmup):
         iteration(wf, disc, opt_g, opt_d, stages, s, cfg, amp)
     times = []
@@ -71,43 +74,52 @@ def time_preset(name: str, amp: str, batch_size: int, iters: int, warmup: int) -
         times.append(time.perf_counter() - t0)
     times.sort()
     med = times[len(times) // 2]
-    return {"preset": name, "resolution": model.resolution, "width": model.width, "amp": amp,
+    return {"preset": name, "resolution": model.resolution, "width": model.width, "amp": amp, "layout": layout,
             "batch": batch_size, "s_per_iter_median": round(med, 4), "s_per_iter_min": round(times[0], 4),
             "images_per_s": round(batch_size / med, 3), "iters": iters}
 
 
 def loss_curves(name: str, steps: int, batch_size: int) -> dict:
-    """fp32 and bf16 runs from identical weights and data: relative gap of their loss curves."""
+    """Runs from identical weights and data in each layout/precision: relative gap of their loss
+    curves to the fp32 NCHW reference (the speed-ups must leave the training unchanged)."""
     curves = {}
-    for amp in ("none", "bf16"):
-        model, cfg, wf, disc, opt_g, opt_d = make(name, seed=1)
-        curves[amp] = [iteration(wf, disc, opt_g, opt_d, batch(model, batch_size, seed=s), s, cfg, amp)
-                       for s in range(steps)]
-    gap = [abs(a - b) / max(abs(a), 1e-8) for a, b in zip(curves["none"], curves["bf16"])]
-    return {"preset": name, "steps": steps, "fp32": [round(v, 4) for v in curves["none"]],
-            "bf16": [round(v, 4) for v in curves["bf16"]], "max_relative_gap": round(max(gap), 4),
-            "mean_relative_gap": round(sum(gap) / len(gap), 4)}
+    for amp, lay in (("none", "nchw"), ("none", "nhwc"), ("bf16", "nhwc")):
+        cl = lay == "nhwc"
+        model, cfg, wf, disc, opt_g, opt_d = make(name, seed=1, channels_last=cl)
+        curves[f"{amp}/{lay}"] = [iteration(wf, disc, opt_g, opt_d, batch(model, batch_size, seed=s, channels_last=cl),
+                                            s, cfg, amp) for s in range(steps)]
+    ref = curves["none/nchw"]
+    gaps = {}
+    for k, c in curves.items():
+        if k != "none/nchw":
+            g = [abs(a - b) / max(abs(a), 1e-8) for a, b in zip(ref, c)]
+            gaps[k] = {"max_relative_gap": round(max(g), 4), "mean_relative_gap": round(sum(g) / len(g), 4)}
+    return {"preset": name, "steps": steps, "curves": {k: [round(v, 4) for v in c] for k, c in curves.items()},
+            "gap_to_fp32_nchw": gaps}
 
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--presets", nargs="+", default=["tiny", "small", "paper"])
     p.add_argument("--amp", nargs="+", default=["none", "bf16"])
+    p.add_argument("--layouts", nargs="+", default=["nhwc", "nchw"], choices=["nhwc", "nchw"],
+                   help="nhwc = channels_last, the training default")
     p.add_argument("--batch", type=int, default=2)
     p.add_argument("--iters", type=int, default=3)
     p.add_argument("--warmup", type=int, default=1)
     p.add_argument("--curve-steps", type=int, default=20, help="0 skips the fp32/bf16 loss-curve check")
     p.add_argument("--curve-preset", default="tiny")
     a = p.parse_args()
-    rows = [time_preset(n, amp, a.batch, a.iters, a.warmup) for n in a.presets for amp in a.amp]
+    rows = [time_preset(n, amp, lay, a.batch, a.iters, a.warmup)
+            for n in a.presets for amp in a.amp for lay in a.layouts]
     ratios = {}
     for n in a.presets:
-        by = {r["amp"]: r for r in rows if r["preset"] == n}
-        if "none" in by and "bf16" in by:
-            ratios[n] = round(by["none"]["s_per_iter_median"] / by["bf16"]["s_per_iter_median"], 3)
+        by = {(r["amp"], r["layout"]): r["s_per_iter_median"] for r in rows if r["preset"] == n}
+        base = by.get(("none", "nchw"))
+        ratios[n] = {f"{amp}/{lay}": round(base / t, 3) for (amp, lay), t in by.items() if base}
     out = {"benchmark": "generation_training", "stages": SPEC.channels, "torch": torch.__version__,
            "threads": torch.get_num_threads(), "cpu": platform.processor() or platform.machine(),
-           "results": rows, "bf16_speedup": ratios}
+           "results": rows, "speedup_vs_fp32_nchw": ratios}
     if a.curve_steps:
         out["loss_curve"] = loss_curves(a.curve_preset, a.curve_steps, a.batch)
     print(json.dumps(out, indent=2))

@@ -1,7 +1,7 @@
 import pytest
 import torch
 
-from artworkflow.editing.fastdecode import phase_weights, prepare_decoder
+from artworkflow.editing.fastdecode import prepare_decoder
 from artworkflow.nn.generator import AdaINGenerator
 
 
@@ -18,13 +18,6 @@ def test_fast_decode_matches_generator(cin, cout, width, n_res, size):
     torch.testing.assert_close(fast, ref, atol=1e-5, rtol=1e-5)
     (g1,), (g2,) = torch.autograd.grad(ref.square().sum(), a1), torch.autograd.grad(fast.square().sum(), a2)
     torch.testing.assert_close(g2, g1, atol=1e-4, rtol=1e-4)
-
-
-def test_phase_weights_sum_every_tap_once_per_phase():
-    w = torch.randn(5, 3, 5, 5)
-    k, b = phase_weights(w, torch.randn(5))
-    assert k.shape == (20, 3, 3, 3) and b.shape == (20,)
-    torch.testing.assert_close(k.view(5, 4, 3, 3, 3).sum((3, 4)), w.sum((2, 3))[:, None].expand(5, 4, 3))
 
 
 def test_changed_weights_are_picked_up():

@@ -16,27 +16,46 @@ class LayerNorm(nn.Module):
         self.beta = nn.Parameter(torch.zeros(channels))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        dims = tuple(range(1, x.dim()))
-        mean = x.mean(dims, keepdim=True)
-        std = x.std(dims, keepdim=True)
-        x = (x - mean) / (std + self.eps)
-        return x * self.gamma.view(1, -1, 1, 1) + self.beta.view(1, -1, 1, 1)
+        std, mean = torch.std_mean(x, dim=tuple(range(1, x.dim())), keepdim=True)
+        scale = self.gamma.to(x.dtype).view(1, -1, 1, 1) / (std + self.eps)
+        return torch.addcmul(self.beta.to(x.dtype).view(1, -1, 1, 1) - mean * scale, x, scale)
 
 
 def adain(x: torch.Tensor, scale: torch.Tensor, bias: torch.Tensor, eps: float = 1e-5) -> torch.Tensor:
-    """Adaptive instance norm: normalise each channel, then apply the per-sample scale and bias."""
-    x = F.instance_norm(x, eps=eps)
-    return x * scale[:, :, None, None] + bias[:, :, None, None]
+    """Adaptive instance norm: normalise each channel, then apply the per-sample scale and bias, as one
+    multiply-add with the statistics folded in."""
+    var, mean = torch.var_mean(x, dim=(2, 3), keepdim=True, correction=0)
+    a = scale[:, :, None, None].to(x.dtype) * torch.rsqrt(var + eps)
+    return torch.addcmul(bias[:, :, None, None].to(x.dtype) - mean * a, x, a)
+
+
+class InstanceNorm(nn.InstanceNorm2d):
+    """Parameter-free instance norm that keeps the input's memory format: ``F.instance_norm`` returns
+    NCHW, which makes oneDNN reorder every channels-last activation before the next convolution."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        var, mean = torch.var_mean(x, dim=(2, 3), keepdim=True, correction=0)
+        a = torch.rsqrt(var + self.eps)
+        return torch.addcmul(-mean * a, x, a)
+
+
+class ReflectionPad(nn.ReflectionPad2d):
+    """Reflect padding in the input's dtype. CPU autocast lists reflection padding as a float32 op, so
+    under bf16 every padded activation would be upcast and then cast back by the next convolution."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        with torch.autocast(x.device.type, enabled=False):
+            return F.pad(x, self.padding, mode="reflect")
 
 
 def conv_block(cin: int, cout: int, k: int, stride: int = 1, norm: str = "in",
                act: str = "relu") -> nn.Sequential:
     """Reflect-padded conv + norm + activation. A conv followed by instance norm has no bias: the norm
     removes it, so it would only collect float noise (which Adam then turns into steps of size lr)."""
-    layers: list[nn.Module] = [nn.ReflectionPad2d((k - 1) // 2) if k > 1 else nn.Identity(),
+    layers: list[nn.Module] = [ReflectionPad((k - 1) // 2) if k > 1 else nn.Identity(),
                                nn.Conv2d(cin, cout, k, stride, bias=norm != "in")]
     if norm == "in":
-        layers.append(nn.InstanceNorm2d(cout))
+        layers.append(InstanceNorm(cout))
     elif norm == "ln":
         layers.append(LayerNorm(cout))
     if act == "relu":
@@ -65,7 +84,7 @@ class AdaINResBlock(nn.Module):
 
     def __init__(self, channels: int):
         super().__init__()
-        self.pad = nn.ReflectionPad2d(1)
+        self.pad = ReflectionPad(1)
         self.conv1 = nn.Conv2d(channels, channels, 3, bias=False)
         self.conv2 = nn.Conv2d(channels, channels, 3, bias=False)
 

@@ -6,6 +6,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .blocks import InstanceNorm
+
 
 class DownBlock(nn.Module):
     """Pre-activation residual block that halves the resolution (BicycleGAN's encoder block)."""
@@ -13,8 +15,8 @@ class DownBlock(nn.Module):
     def __init__(self, cin: int, cout: int):
         super().__init__()
         self.body = nn.Sequential(
-            nn.InstanceNorm2d(cin), nn.LeakyReLU(0.2), nn.Conv2d(cin, cin, 3, padding=1, bias=False),
-            nn.InstanceNorm2d(cin), nn.LeakyReLU(0.2), nn.Conv2d(cin, cout, 3, padding=1),
+            InstanceNorm(cin), nn.LeakyReLU(0.2), nn.Conv2d(cin, cin, 3, padding=1, bias=False),
+            InstanceNorm(cin), nn.LeakyReLU(0.2), nn.Conv2d(cin, cout, 3, padding=1),
             nn.AvgPool2d(2),
         )
         self.skip = nn.Sequential(nn.AvgPool2d(2), nn.Conv2d(cin, cout, 1))

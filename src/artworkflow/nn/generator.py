@@ -6,6 +6,7 @@ import torch
 from torch import nn
 
 from .blocks import AdaINResBlock, ResBlock, conv_block
+from .upsample import UpsamplingPath
 
 
 class MappingMLP(nn.Module):
@@ -36,7 +37,7 @@ class AdaINGenerator(nn.Module):
             *[ResBlock(4 * w) for _ in range(n_res)],
         )
         self.res = nn.ModuleList(AdaINResBlock(4 * w) for _ in range(n_res))
-        self.up = nn.Sequential(
+        self.up = UpsamplingPath(
             nn.Upsample(scale_factor=2, mode="nearest"), conv_block(4 * w, 2 * w, 5, norm="ln"),
             nn.Upsample(scale_factor=2, mode="nearest"), conv_block(2 * w, w, 5, norm="ln"),
             conv_block(w, out_channels, 7, norm="none", act="tanh"),

@@ -1,0 +1,87 @@
+"""The generator's upsampling step, nearest ×2 then a reflect-padded 5×5 convolution, computed on the
+low-resolution map: each of the four output phases is a 3×3 convolution whose taps are sums of the
+5×5 taps, interleaved by a pixel shuffle — 36 instead of 100 multiply-adds per output pixel, in
+training as in editing. Reflect padding of the upsampled map differs from any padding of the small
+one only on the outermost output rows and columns; those are recomputed with the 5×5 kernel on thin
+strips. Equal to the plain form up to float rounding (summed taps reorder additions)."""
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from .blocks import ReflectionPad
+
+
+def _fold_taps(w: Tensor, dim: int) -> tuple[Tensor, Tensor]:
+    """The 5 taps along ``dim`` folded onto the low-resolution offsets -1, 0, +1, for even and odd
+    output positions of a nearest ×2 upsample: (k0+k1, k2+k3, k4) and (k0, k1+k2, k3+k4)."""
+    k = w.unbind(dim)
+    return (torch.stack([k[0] + k[1], k[2] + k[3], k[4]], dim),
+            torch.stack([k[0], k[1] + k[2], k[3] + k[4]], dim))
+
+
+def phase_weights(weight: Tensor, bias: Tensor | None) -> tuple[Tensor, Tensor | None]:
+    """(Cout, Cin, 5, 5) → (4·Cout, Cin, 3, 3) in pixel-shuffle channel order (c, row phase, col phase)."""
+    cout, cin = weight.shape[:2]
+    phases = [col for rows in _fold_taps(weight, 2) for col in _fold_taps(rows, 3)]
+    k = torch.stack(phases, 1).reshape(4 * cout, cin, 3, 3)
+    return k, (bias.repeat_interleave(4) if bias is not None else None)
+
+
+def _reflect_upsampled_index(n: int, device: torch.device) -> Tensor:
+    """For each position of the reflect-padded (by 2) ×2-upsampled axis, its low-resolution source."""
+    j = torch.arange(-2, 2 * n + 2, device=device)
+    j = torch.where(j < 0, -j, j)
+    j = torch.where(j > 2 * n - 1, 2 * (2 * n - 1) - j, j)
+    return j // 2
+
+
+def upsample_conv5(x: Tensor, weight: Tensor, bias: Tensor | None,
+                   phases: tuple[Tensor, Tensor | None] | None = None) -> Tensor:
+    """``conv5x5(reflect_pad2(upsample_nearest2(x)))``; ``phases`` may carry precomputed
+    ``phase_weights`` when the weights are frozen."""
+    h, w = x.shape[-2:]
+    pw, pb = phase_weights(weight, bias) if phases is None else phases
+    with torch.autocast(x.device.type, enabled=False):
+        padded = F.pad(x, (1, 1, 1, 1), mode="replicate")
+    y = F.pixel_shuffle(F.conv2d(padded, pw, pb), 2)
+    rows, cols = _reflect_upsampled_index(h, x.device), _reflect_upsampled_index(w, x.device)
+    edge_rows, edge_cols = torch.cat([rows[:5], rows[-5:]]), torch.cat([cols[:5], cols[-5:]])
+    top_bottom = F.conv2d(x.index_select(2, edge_rows).index_select(3, cols), weight, bias, stride=(5, 1))
+    left_right = F.conv2d(x.index_select(2, rows).index_select(3, edge_cols), weight, bias, stride=(1, 5))
+    y[:, :, 0::2 * h - 1, :] = top_bottom
+    y[:, :, :, 0::2 * w - 1] = left_right
+    return y
+
+
+def is_upsample2(m: nn.Module) -> bool:
+    return isinstance(m, nn.Upsample) and m.mode == "nearest" and m.scale_factor in (2, 2.0, (2.0, 2.0))
+
+
+def is_reflect_conv5(m: nn.Module) -> bool:
+    """A ``conv_block`` with a reflect-padded 5×5 stride-1 convolution at its head."""
+    return (isinstance(m, nn.Sequential) and len(m) >= 2 and isinstance(m[0], ReflectionPad)
+            and tuple(m[0].padding) == (2, 2, 2, 2) and isinstance(m[1], nn.Conv2d)
+            and m[1].kernel_size == (5, 5) and m[1].stride == (1, 1) and m[1].groups == 1
+            and m[1].dilation == (1, 1) and m[1].padding == (0, 0))
+
+
+class UpsamplingPath(nn.Sequential):
+    """A sequence of layers in which every nearest ×2 upsample followed by a reflect-padded 5×5
+    ``conv_block`` runs as ``upsample_conv5``. Its children, and so its weights, are those of the
+    plain ``nn.Sequential``."""
+
+    def forward(self, x: Tensor) -> Tensor:
+        mods, i = list(self), 0
+        while i < len(mods):
+            if i + 1 < len(mods) and is_upsample2(mods[i]) and is_reflect_conv5(mods[i + 1]):
+                block = mods[i + 1]
+                x = upsample_conv5(x, block[1].weight, block[1].bias)
+                for layer in list(block)[2:]:
+                    x = layer(x)
+                i += 2
+            else:
+                x = mods[i](x)
+                i += 1
+        return x
