@@ -36,7 +36,7 @@ def test_app_command_defaults_are_local():
     parser = argparse.ArgumentParser()
     add_parsers(parser.add_subparsers(dest="cmd"))
     a = parser.parse_args(["app"])
-    assert (a.host, a.port, a.model, a.concurrency) == ("127.0.0.1", 7860, None, 1)
+    assert (a.host, a.port, a.model, a.concurrency, a.max_sessions) == ("127.0.0.1", 7860, None, 1, 200)
 
 
 def test_launch_without_model_explains_the_missing_demo_model(monkeypatch, tmp_path):

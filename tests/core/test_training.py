@@ -132,8 +132,12 @@ def test_nan_loss_stops_and_keeps_last_checkpoint(toy_data, tmp_path, monkeypatc
         return losses, pairs
 
     monkeypatch.setattr(objectives, "inference_generator_loss", poisoned)
-    with pytest.raises(TrainingDivergedError, match="not finite at step 1"):
+    with pytest.raises(TrainingDivergedError, match="not finite at step 1; training stopped and the last good "
+                                                    "checkpoint was kept"):
         train(toy_data, tmp_path / "run", MODEL, short(max_steps=8, checkpoint_every=1), progress=False)
     ckpt = latest_checkpoint(tmp_path / "run")
     assert ckpt.name == "step-00000001"
+    assert [p.name for p in (tmp_path / "run" / "checkpoints").iterdir() if p.is_dir()] == [ckpt.name]
+    assert not (tmp_path / "run" / "model").exists()
+    assert all(torch.isfinite(v).all() for v in weights(tmp_path / "run").values())
     Workflow.from_pretrained(ckpt)

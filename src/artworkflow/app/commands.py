@@ -22,6 +22,9 @@ if TYPE_CHECKING:
 
 LOCAL_HOSTS = ("127.0.0.1", "localhost", "::1")
 DEFAULT_MAX_FILE_SIZE = "10mb"
+DEFAULT_MAX_SESSIONS = 200
+"""Browser sessions whose state is kept in memory; beyond it the least recently used one is dropped,
+so the server's memory stays bounded however many tabs are opened."""
 
 
 def _import_gradio() -> None:
@@ -40,8 +43,8 @@ def _stop(signum: int, frame: object) -> None:
 def launch(model: str | os.PathLike | None = None, *, host: str = "127.0.0.1", port: int | None = 7860,
            device: str = "cpu", vgg_weights: str | os.PathLike | None = None,
            output_dir: str | os.PathLike | None = None, concurrency: int = 1,
-           max_file_size: str | int = DEFAULT_MAX_FILE_SIZE, max_side: int = MAX_SIDE, block: bool = True,
-           quiet: bool = False) -> tuple[gr.Blocks, str]:
+           max_file_size: str | int = DEFAULT_MAX_FILE_SIZE, max_side: int = MAX_SIDE,
+           max_sessions: int = DEFAULT_MAX_SESSIONS, block: bool = True, quiet: bool = False) -> tuple[gr.Blocks, str]:
     """Build the app and serve it; returns (app, local URL) once it stops (``block``) or at once.
 
     Nothing leaves the machine: analytics, share links, server-side rendering and the MCP server
@@ -49,6 +52,8 @@ def launch(model: str | os.PathLike | None = None, *, host: str = "127.0.0.1", p
     holds Gradio's upload and example caches, is served."""
     if concurrency < 1:
         raise ConfigError(f"--concurrency must be >= 1, got {concurrency}")
+    if max_sessions < 1:
+        raise ConfigError(f"--max-sessions must be >= 1, got {max_sessions}")
     os.environ["GRADIO_ANALYTICS_ENABLED"] = "False"
     model_path = Path(model) if model is not None else default_model_path()
     if output_dir is None:
@@ -77,7 +82,7 @@ def launch(model: str | os.PathLike | None = None, *, host: str = "127.0.0.1", p
             server_name=host, server_port=port, share=False, inbrowser=False, prevent_thread_lock=not block,
             allowed_paths=[str(out)], max_file_size=max_file_size, ssr_mode=False, pwa=False, mcp_server=False,
             enable_monitoring=False, run_history=False, footer_links=["api", "settings"],
-            state_session_capacity=200, quiet=quiet, css=APP_CSS)
+            state_session_capacity=max_sessions, quiet=quiet, css=APP_CSS)
     except OSError:
         raise ArtworkflowError(f"cannot listen on {host}:{port}: the port is in use or the address is not one of "
                                "this machine's; pass another --port or --host") from None
@@ -87,7 +92,8 @@ def launch(model: str | os.PathLike | None = None, *, host: str = "127.0.0.1", p
 @command("app")
 def _app(a: argparse.Namespace) -> None:
     launch(a.model, host=a.host, port=a.port, device=a.device, vgg_weights=a.vgg_weights, output_dir=a.output_dir,
-           concurrency=a.concurrency, max_file_size=a.max_file_size, max_side=a.max_side)
+           concurrency=a.concurrency, max_file_size=a.max_file_size, max_side=a.max_side,
+           max_sessions=a.max_sessions)
 
 
 def add_parsers(sub: argparse._SubParsersAction) -> None:
@@ -107,3 +113,5 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--concurrency", type=int, default=1, help="model computations that may run at once")
     p.add_argument("--max-file-size", default=DEFAULT_MAX_FILE_SIZE, help="largest upload, e.g. 10mb")
     p.add_argument("--max-side", type=int, default=MAX_SIDE, help="largest accepted image side in pixels")
+    p.add_argument("--max-sessions", type=int, default=DEFAULT_MAX_SESSIONS,
+                   help="browser sessions kept in memory; beyond this the least recently used is dropped")

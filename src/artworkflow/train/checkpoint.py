@@ -21,7 +21,8 @@ STATE_FILE = "training_state.pt"
 RUN_FILE = "run.json"
 
 
-def _atomic_write_text(path: Path, text: str) -> None:
+def atomic_write_text(path: Path, text: str) -> None:
+    """Write ``path`` so that a reader, or a resume after a kill, sees the old text or the new, never half."""
     tmp = path.with_name(path.name + ".tmp")
     with open(tmp, "w") as f:
         f.write(text)
@@ -33,12 +34,14 @@ def _atomic_write_text(path: Path, text: str) -> None:
 def save_checkpoint(run: Path, step: int, wf: Workflow, disc: Discriminators,
                     optimizers: dict[str, torch.optim.Optimizer], scalers: dict[str, Any],
                     run_config: dict[str, Any], keep: int = 2) -> Path:
+    """Write the checkpoint of ``step`` and point ``latest`` at it; temporary folders that a killed
+    run left behind are removed first, and only the newest ``keep`` checkpoints stay."""
     root = run / "checkpoints"
     root.mkdir(parents=True, exist_ok=True)
     final = root / f"step-{step:08d}"
     tmp = root / f".step-{step:08d}.tmp"
-    if tmp.exists():
-        shutil.rmtree(tmp)
+    for stale in root.glob(".step-*.tmp"):
+        shutil.rmtree(stale)
     tmp.mkdir()
     wf.save_pretrained(tmp / "model", discriminators=disc)
     state = {"step": step,
@@ -51,7 +54,7 @@ def save_checkpoint(run: Path, step: int, wf: Workflow, disc: Discriminators,
     if final.exists():
         shutil.rmtree(final)
     os.replace(tmp, final)
-    _atomic_write_text(root / "latest", final.name + "\n")
+    atomic_write_text(root / "latest", final.name + "\n")
     for old in sorted(p for p in root.glob("step-*") if p.is_dir())[:-keep]:
         shutil.rmtree(old)
     return final

@@ -19,7 +19,7 @@ from ..data.dataset import StageDataset, collate_stages
 from ..errors import CheckpointError, ConfigError, DatasetError, TrainingDivergedError
 from ..workflow import Discriminators, Workflow
 from . import objectives as O
-from .checkpoint import latest_checkpoint, load_checkpoint, read_run_config, save_checkpoint
+from .checkpoint import atomic_write_text, latest_checkpoint, load_checkpoint, read_run_config, save_checkpoint
 from .distributed import Dist, average_gradients, barrier, broadcast_module, init_distributed
 from .samples import SampleWriter
 
@@ -185,7 +185,7 @@ def train(data: str | Path, out: str | Path, model: ModelConfig, cfg: TrainConfi
     end = total_steps if until_step is None else min(until_step, total_steps)
     if world.is_main:
         run.mkdir(parents=True, exist_ok=True)
-        (run / "run.json").write_text(json.dumps({**run_config, "plan": plan}, indent=2))
+        atomic_write_text(run / "run.json", json.dumps({**run_config, "plan": plan}, indent=2))
     writer = SampleWriter(run, ds, wf, seed=cfg.seed) if world.is_main else None
 
     sampler = _GlobalBatches(len(ds), cfg.batch_size, cfg.seed, step, world)
@@ -261,9 +261,10 @@ def train(data: str | Path, out: str | Path, model: ModelConfig, cfg: TrainConfi
         if step % cfg.checkpoint_every == 0 or step == end:
             if world.is_main:
                 save_checkpoint(run, step, wf, disc, optimizers, scalers, run_config, cfg.keep_checkpoints)
-                if step == end:
-                    wf.save_pretrained(run / "model", discriminators=disc)
             barrier(world)
+    if world.is_main:
+        # Also when no step was left: a run killed while writing model/ gets it back from --resume.
+        wf.save_pretrained(run / "model", discriminators=disc)
     if bar is not None:
         bar.close()
     if writer is not None:
