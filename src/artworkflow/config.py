@@ -124,7 +124,7 @@ class TrainConfig:
     ``max_steps`` shortens the whole schedule proportionally (every phase keeps at least one step).
     ``load_size`` is the resize before the random crop; None means resolution × 286/256 (paper).
     ``channels_last`` stores activations and weights as NHWC, the layout oneDNN's convolutions run
-    in without reordering (much faster on CPU, above all with bf16)."""
+    in without reordering (faster on CPU in float32 and bf16; benchmarks/train_speed.py compares)."""
 
     lr: float = 2e-4
     beta1: float = 0.5

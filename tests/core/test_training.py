@@ -141,3 +141,37 @@ def test_nan_loss_stops_and_keeps_last_checkpoint(toy_data, tmp_path, monkeypatc
     assert not (tmp_path / "run" / "model").exists()
     assert all(torch.isfinite(v).all() for v in weights(tmp_path / "run").values())
     Workflow.from_pretrained(ckpt)
+
+
+def test_channels_last_and_bf16_gradients_are_as_accurate_as_float32():
+    """One generation step's gradients against float64: channels-last float32 must be as accurate as
+    NCHW float32, and bf16 channels-last as accurate as torch's own bf16 autocast in NCHW."""
+    from artworkflow.data.toy import toy_spec
+    from artworkflow.train import objectives as O
+    from artworkflow.workflow import Discriminators
+    torch.manual_seed(0)
+    spec = toy_spec(3)
+    wf, disc = Workflow(spec, MODEL), Discriminators(spec, MODEL)
+    disc.requires_grad_(False)
+    wf.inference.requires_grad_(False)
+    g = torch.Generator().manual_seed(1)
+    batch = [torch.rand(2, c, 64, 64, generator=g) * 2 - 1 for c in spec.channels]
+    params = [*wf.generators.parameters(), *wf.encoders.parameters()]
+
+    def grads(dtype, fmt, amp=False):
+        wf.to(dtype=dtype, memory_format=fmt)
+        disc.to(dtype=dtype, memory_format=fmt)
+        stages = [x.to(dtype).contiguous(memory_format=fmt) for x in batch]
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=amp):
+            losses, _ = O.generation_generator_loss(wf, disc, stages, False, O.StepContext(0, 0, torch.arange(2)),
+                                                    CFG.loss)
+        return torch.cat([d.double().flatten() for d in torch.autograd.grad(losses["gen/total"], params)])
+
+    exact = grads(torch.float64, torch.contiguous_format)
+    err = {name: ((grads(*args) - exact).norm() / exact.norm()).item() for name, args in
+           {"nchw": (torch.float32, torch.contiguous_format), "nhwc": (torch.float32, torch.channels_last),
+            "bf16": (torch.float32, torch.channels_last, True),
+            "bf16nchw": (torch.float32, torch.contiguous_format, True)}.items()}
+    assert err["nchw"] < 1e-4, err
+    assert err["nhwc"] <= 2 * err["nchw"] + 1e-6, err
+    assert err["bf16"] <= 1.5 * err["bf16nchw"], err

@@ -18,7 +18,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from ..nn.blocks import adain
+from ..nn.norm import adain
 from ..nn.generator import AdaINGenerator
 from ..nn.upsample import is_reflect_conv5, is_upsample2, phase_weights, upsample_conv5
 

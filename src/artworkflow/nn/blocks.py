@@ -5,38 +5,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-
-class LayerNorm(nn.Module):
-    """Per-sample normalisation over (C, H, W) with a per-channel affine, as in MUNIT's decoder."""
-
-    def __init__(self, channels: int, eps: float = 1e-5):
-        super().__init__()
-        self.eps = eps
-        self.gamma = nn.Parameter(torch.ones(channels))
-        self.beta = nn.Parameter(torch.zeros(channels))
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        std, mean = torch.std_mean(x, dim=tuple(range(1, x.dim())), keepdim=True)
-        scale = self.gamma.to(x.dtype).view(1, -1, 1, 1) / (std + self.eps)
-        return torch.addcmul(self.beta.to(x.dtype).view(1, -1, 1, 1) - mean * scale, x, scale)
-
-
-def adain(x: torch.Tensor, scale: torch.Tensor, bias: torch.Tensor, eps: float = 1e-5) -> torch.Tensor:
-    """Adaptive instance norm: normalise each channel, then apply the per-sample scale and bias, as one
-    multiply-add with the statistics folded in."""
-    var, mean = torch.var_mean(x, dim=(2, 3), keepdim=True, correction=0)
-    a = scale[:, :, None, None].to(x.dtype) * torch.rsqrt(var + eps)
-    return torch.addcmul(bias[:, :, None, None].to(x.dtype) - mean * a, x, a)
-
-
-class InstanceNorm(nn.InstanceNorm2d):
-    """Parameter-free instance norm that keeps the input's memory format: ``F.instance_norm`` returns
-    NCHW, which makes oneDNN reorder every channels-last activation before the next convolution."""
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        var, mean = torch.var_mean(x, dim=(2, 3), keepdim=True, correction=0)
-        a = torch.rsqrt(var + self.eps)
-        return torch.addcmul(-mean * a, x, a)
+from .norm import InstanceNorm, LayerNorm, adain
 
 
 class ReflectionPad(nn.ReflectionPad2d):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from .blocks import InstanceNorm
+from .norm import InstanceNorm
 
 
 def patchgan(in_channels: int, width: int, n_layers: int) -> nn.Sequential:

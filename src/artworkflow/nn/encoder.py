@@ -6,7 +6,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .blocks import InstanceNorm
+from .norm import InstanceNorm
 
 
 class DownBlock(nn.Module):
