@@ -102,7 +102,8 @@ def _check_world(cfg: TrainConfig, world: Dist) -> None:
 
 def _resume_key(train: dict[str, Any]) -> dict[str, Any]:
     """Options that must not change across a resume (logging and length may)."""
-    free = ("max_steps", "log_every", "sample_every", "checkpoint_every", "keep_checkpoints", "num_workers")
+    free = ("max_steps", "log_every", "sample_every", "checkpoint_every", "keep_checkpoints", "num_workers",
+            "channels_last")
     return {k: v for k, v in train.items() if k not in free}
 
 
@@ -148,8 +149,9 @@ def train(data: str | Path, out: str | Path, model: ModelConfig, cfg: TrainConfi
     run_config = {"data": str(Path(data).resolve()), "workflow": spec.to_dict(), "model": to_dict(model),
                   "train": to_dict(cfg)}
 
-    wf = Workflow(spec, model).to(device)
-    disc = Discriminators(spec, model).to(device)
+    fmt = torch.channels_last if cfg.channels_last else torch.contiguous_format
+    wf = Workflow(spec, model).to(device, memory_format=fmt)
+    disc = Discriminators(spec, model).to(device, memory_format=fmt)
     adam = lambda params: torch.optim.Adam(params, lr=cfg.lr, betas=(cfg.beta1, cfg.beta2), eps=cfg.adam_eps)  # noqa: E731
     optimizers = {"inference": adam(wf.inference.parameters()),
                   "inference_d": adam(disc.inference.parameters()),
@@ -211,7 +213,7 @@ def train(data: str | Path, out: str | Path, model: ModelConfig, cfg: TrainConfi
 
     while step < end:
         phase = phase_at(plan, step)
-        stages = [x.to(device, non_blocking=True) for x in next(batches)]
+        stages = [x.to(device, non_blocking=True, memory_format=fmt) for x in next(batches)]
         ctx = O.StepContext(cfg.seed, step, torch.arange(world.rank * local, (world.rank + 1) * local),
                             world.world_size)
         joint = phase.endswith("joint")
