@@ -13,7 +13,9 @@ from .workflow import Workflow
 
 class WorkflowPipeline:
     def __init__(self, workflow: Workflow):
-        self.workflow = workflow.eval()
+        # Inference never trains the weights; frozen flags also keep concurrent edits (which toggle
+        # them around each optimisation) from leaving them switched on.
+        self.workflow = workflow.eval().requires_grad_(False)
 
     @classmethod
     def from_pretrained(cls, path: str | os.PathLike, device: str = "cpu") -> "WorkflowPipeline":

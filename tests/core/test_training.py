@@ -141,6 +141,10 @@ def test_nan_loss_stops_and_keeps_last_checkpoint(toy_data, tmp_path, monkeypatc
     assert not (tmp_path / "run" / "model").exists()
     assert all(torch.isfinite(v).all() for v in weights(tmp_path / "run").values())
     Workflow.from_pretrained(ckpt)
+    calls["n"] = 1
+    with pytest.raises(TrainingDivergedError, match="at step 0; training stopped and no checkpoint had been "
+                                                    "written yet"):
+        train(toy_data, tmp_path / "fresh", MODEL, short(max_steps=8, checkpoint_every=1), progress=False)
 
 
 def test_channels_last_and_bf16_gradients_are_as_accurate_as_float32():

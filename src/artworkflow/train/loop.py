@@ -114,12 +114,13 @@ def _autocast(device: str, amp: str):
     return torch.autocast(device.split(":")[0], dtype=dtype)
 
 
-def _finite(losses: dict[str, torch.Tensor], step: int) -> None:
+def _finite(losses: dict[str, torch.Tensor], step: int, run: Path) -> None:
     bad = [k for k, v in losses.items() if not torch.isfinite(v).all()]
     if bad:
+        kept = ("the last good checkpoint was kept" if latest_checkpoint(run) is not None
+                else "no checkpoint had been written yet")
         raise TrainingDivergedError(f"loss {', '.join(bad)} is not finite at step {step}; training "
-                                    "stopped and the last good checkpoint was kept (try a lower lr or "
-                                    "amp=none)")
+                                    f"stopped and {kept} (try a lower lr or amp=none)")
 
 
 def train(data: str | Path, out: str | Path, model: ModelConfig, cfg: TrainConfig, *,
@@ -222,12 +223,12 @@ def train(data: str | Path, out: str | Path, model: ModelConfig, cfg: TrainConfi
             disc.inference.requires_grad_(False)
             with _autocast(device, cfg.amp):
                 losses, pairs = O.inference_generator_loss(wf, disc, stages, joint, w)
-            _finite(losses, step)
+            _finite(losses, step, run)
             step_optimizer("inference", losses["inf/total"], list(wf.inference.parameters()))
             disc.inference.requires_grad_(True)
             with _autocast(device, cfg.amp):
                 d_losses = O.inference_discriminator_loss(disc, pairs)
-            _finite(d_losses, step)
+            _finite(d_losses, step, run)
             step_optimizer("inference_d", d_losses["inf_d/total"], list(disc.inference.parameters()))
         else:
             wf.inference.requires_grad_(False)
@@ -237,14 +238,14 @@ def train(data: str | Path, out: str | Path, model: ModelConfig, cfg: TrainConfi
             disc.random.requires_grad_(False)
             with _autocast(device, cfg.amp):
                 losses, fakes = O.generation_generator_loss(wf, disc, stages, joint, ctx, w)
-            _finite(losses, step)
+            _finite(losses, step, run)
             gen_params = [*wf.generators.parameters(), *wf.encoders.parameters()]
             step_optimizer("generation", losses["gen/total"], gen_params)
             disc.encoded.requires_grad_(True)
             disc.random.requires_grad_(True)
             with _autocast(device, cfg.amp):
                 d_losses = O.generation_discriminator_loss(disc, fakes)
-            _finite(d_losses, step)
+            _finite(d_losses, step, run)
             step_optimizer("generation_d", d_losses["gen_d/total"],
                            [*disc.encoded.parameters(), *disc.random.parameters()])
         step += 1

@@ -21,10 +21,8 @@ class SampleWriter:
     def __init__(self, run: Path, train_ds: StageDataset, wf: Workflow, seed: int = 0):
         self.run, self.wf, self.seed = Path(run), wf, seed
         root = train_ds.root
-        try:
-            ds = StageDataset(root, "test", resolution=train_ds.resolution, train=False)
-        except Exception:  # noqa: BLE001 - a dataset without a test split previews training items
-            ds = StageDataset(root, "train", resolution=train_ds.resolution, train=False)
+        split = "test" if (Path(root) / "test").is_dir() else "train"  # no test split: preview training items
+        ds = StageDataset(root, split, resolution=train_ds.resolution, train=False)
         self.batch = collate_stages([ds[i] for i in range(min(N_ITEMS, len(ds)))])
         self.names = train_ds.spec.names
         (self.run / "samples").mkdir(parents=True, exist_ok=True)
