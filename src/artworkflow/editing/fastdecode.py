@@ -20,7 +20,7 @@ from torch import Tensor, nn
 
 from ..nn.norm import adain
 from ..nn.generator import AdaINGenerator
-from ..nn.upsample import is_reflect_conv5, is_upsample2, phase_weights, upsample_conv5
+from ..nn.upsample import fused_layers, phase_weights, upsample_conv5
 
 _PHASES: "weakref.WeakKeyDictionary[nn.Conv2d, tuple[tuple[int, int], Tensor, Tensor | None]]" = \
     weakref.WeakKeyDictionary()
@@ -51,19 +51,6 @@ class _UpConv:
                               (pw.to(v.dtype), None if pb is None else pb.to(v.dtype)))
 
 
-def _upsampling_path(up: nn.Sequential) -> list[Callable[[Tensor], Tensor]]:
-    """The decoder tail as callables, each upsample + 5×5 block with its phase kernels cached."""
-    mods, out, i = list(up), [], 0
-    while i < len(mods):
-        if i + 1 < len(mods) and is_upsample2(mods[i]) and is_reflect_conv5(mods[i + 1]):
-            out += [_UpConv(mods[i + 1][1]), *list(mods[i + 1])[2:]]
-            i += 2
-        else:
-            out.append(mods[i])
-            i += 1
-    return out
-
-
 def prepare_decoder(generator: AdaINGenerator, content: Tensor) -> Callable[[Tensor], Tensor]:
     """``adain -> image`` for a fixed content code, equal to ``generator.decode(content, adain)``.
     Constant work (the first block's first convolution and the phase kernels) happens here, once.
@@ -78,7 +65,7 @@ def prepare_decoder(generator: AdaINGenerator, content: Tensor) -> Callable[[Ten
     if torch.is_autocast_enabled(content.device.type):
         content = content.contiguous(memory_format=torch.channels_last)
         norm1 = norm1.contiguous(memory_format=torch.channels_last)
-    tail = _upsampling_path(generator.up)
+    tail = fused_layers(generator.up, _UpConv)
     blocks = list(generator.res)
 
     def decode(vector: Tensor) -> Tensor:

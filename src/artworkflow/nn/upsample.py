@@ -6,6 +6,8 @@ one only on the outermost output rows and columns; those are recomputed with the
 strips. Equal to the plain form up to float rounding (summed taps reorder additions)."""
 from __future__ import annotations
 
+from typing import Callable
+
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
@@ -67,21 +69,31 @@ def is_reflect_conv5(m: nn.Module) -> bool:
             and m[1].dilation == (1, 1) and m[1].padding == (0, 0))
 
 
+def fused_layers(layers: nn.Sequential,
+                 upconv: Callable[[nn.Conv2d], Callable[[Tensor], Tensor]]) -> list[Callable[[Tensor], Tensor]]:
+    """The layers as callables, each nearest ×2 upsample followed by a reflect-padded 5×5
+    ``conv_block`` replaced by ``upconv(conv)`` and the rest of that block."""
+    mods, out, i = list(layers), [], 0
+    while i < len(mods):
+        if i + 1 < len(mods) and is_upsample2(mods[i]) and is_reflect_conv5(mods[i + 1]):
+            out += [upconv(mods[i + 1][1]), *list(mods[i + 1])[2:]]
+            i += 2
+        else:
+            out.append(mods[i])
+            i += 1
+    return out
+
+
+def _trainable_upconv(conv: nn.Conv2d) -> Callable[[Tensor], Tensor]:
+    return lambda x: upsample_conv5(x, conv.weight, conv.bias)
+
+
 class UpsamplingPath(nn.Sequential):
     """A sequence of layers in which every nearest ×2 upsample followed by a reflect-padded 5×5
     ``conv_block`` runs as ``upsample_conv5``. Its children, and so its weights, are those of the
     plain ``nn.Sequential``."""
 
     def forward(self, x: Tensor) -> Tensor:
-        mods, i = list(self), 0
-        while i < len(mods):
-            if i + 1 < len(mods) and is_upsample2(mods[i]) and is_reflect_conv5(mods[i + 1]):
-                block = mods[i + 1]
-                x = upsample_conv5(x, block[1].weight, block[1].bias)
-                for layer in list(block)[2:]:
-                    x = layer(x)
-                i += 2
-            else:
-                x = mods[i](x)
-                i += 1
+        for layer in fused_layers(self, _trainable_upconv):
+            x = layer(x)
         return x
