@@ -2,7 +2,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from artworkflow.nn.norm import InstanceNorm, adain
+from artworkflow.nn.norm import InstanceNorm, LayerNorm, _LayerNorm, adain
 
 
 def _reference(x, scale, bias):
@@ -46,3 +46,39 @@ def test_bf16_adain_keeps_dtype_and_stays_close():
         out = adain(x.bfloat16(), s, b)
     assert out.dtype == torch.bfloat16
     torch.testing.assert_close(out.float(), _reference(x, s, b), atol=5e-2, rtol=2e-2)
+
+
+def _layer_norm_reference(x, gamma, beta, eps=1e-5):
+    std, mean = torch.std_mean(x, dim=(1, 2, 3), keepdim=True)
+    return gamma.view(1, -1, 1, 1) * (x - mean) / (std + eps) + beta.view(1, -1, 1, 1)
+
+
+@pytest.mark.parametrize("channels_last", [False, True])
+def test_layer_norm_matches_formula_keeps_layout_and_passes_gradcheck(channels_last):
+    torch.manual_seed(3)
+    fmt = torch.channels_last if channels_last else torch.contiguous_format
+    ln = LayerNorm(4).double()
+    with torch.no_grad():
+        ln.gamma.uniform_(0.5, 1.5)
+        ln.beta.normal_()
+    x = (torch.randn(2, 4, 5, 6, dtype=torch.float64) * 3 + 2).contiguous(memory_format=fmt).requires_grad_(True)
+    y = ln(x)
+    assert y.is_contiguous(memory_format=fmt)
+    torch.testing.assert_close(y, _layer_norm_reference(x, ln.gamma, ln.beta))
+    g = torch.randn_like(y)
+    got = torch.autograd.grad(y, (x, ln.gamma, ln.beta), g)
+    want = torch.autograd.grad(_layer_norm_reference(x, ln.gamma, ln.beta), (x, ln.gamma, ln.beta), g)
+    for a, b in zip(got, want):
+        torch.testing.assert_close(a, b)
+    assert got[0].is_contiguous(memory_format=fmt)
+    assert torch.autograd.gradcheck(lambda x, g, b: _LayerNorm.apply(x, g, b, 1e-5), (x, ln.gamma, ln.beta))
+
+
+def test_bf16_layer_norm_keeps_dtype_and_stays_close():
+    torch.manual_seed(4)
+    ln = LayerNorm(8)
+    x = torch.randn(2, 8, 16, 16).contiguous(memory_format=torch.channels_last)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        out = ln(x.bfloat16())
+    assert out.dtype == torch.bfloat16 and out.is_contiguous(memory_format=torch.channels_last)
+    torch.testing.assert_close(out.float(), _layer_norm_reference(x, ln.gamma, ln.beta), atol=5e-2, rtol=2e-2)

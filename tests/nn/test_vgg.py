@@ -207,3 +207,19 @@ def test_perceptual_loss_broadcasts_single_target_and_reaches_input(vgg):
     per[1].backward()
     assert x.grad[1].abs().sum() > 0
     assert x.grad[0].abs().sum() == 0
+
+
+def test_perceptual_loss_under_bf16_channels_last_stays_close_to_float32(vgg):
+    loss = PerceptualLoss(vgg, reduction="none")
+    torch.manual_seed(5)
+    x = torch.rand(2, 3, 32, 32) * 2 - 1
+    y = torch.rand(1, 3, 32, 32) * 2 - 1
+    want = loss(x, y)
+    cl = torch.channels_last
+    with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16):
+        feats = loss.features(y.contiguous(memory_format=cl))
+    assert all(f.dtype == torch.bfloat16 and f.is_contiguous(memory_format=cl) for f in feats.values())
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        got = loss(x.contiguous(memory_format=cl), y_features=feats)
+    assert got.dtype == torch.float32
+    torch.testing.assert_close(got, want, rtol=3e-2, atol=0)

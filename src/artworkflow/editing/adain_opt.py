@@ -108,7 +108,10 @@ def stage_objective(generator: AdaINGenerator, x_in: Tensor, reference: Tensor, 
             decode = prepare_decoder(generator, generator.encode_content(x_in))
             features = None
             if perceptual is not None:
-                features = {k: v.float() for k, v in perceptual.features(reference).items()}
+                target = reference
+                if amp != "none":
+                    target = reference.contiguous(memory_format=torch.channels_last)
+                features = perceptual.features(target)
         return decode, features
 
     fixed = constants() if cache else None

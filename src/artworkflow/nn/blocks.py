@@ -5,6 +5,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .narrow_conv import NARROW, NarrowConv2d
 from .norm import InstanceNorm, LayerNorm, adain
 
 
@@ -21,8 +22,9 @@ def conv_block(cin: int, cout: int, k: int, stride: int = 1, norm: str = "in",
                act: str = "relu") -> nn.Sequential:
     """Reflect-padded conv + norm + activation. A conv followed by instance norm has no bias: the norm
     removes it, so it would only collect float noise (which Adam then turns into steps of size lr)."""
-    layers: list[nn.Module] = [ReflectionPad((k - 1) // 2) if k > 1 else nn.Identity(),
-                               nn.Conv2d(cin, cout, k, stride, bias=norm != "in")]
+    conv = NarrowConv2d(cin, cout, k, bias=norm != "in") if cout <= NARROW and stride == 1 else \
+        nn.Conv2d(cin, cout, k, stride, bias=norm != "in")
+    layers: list[nn.Module] = [ReflectionPad((k - 1) // 2) if k > 1 else nn.Identity(), conv]
     if norm == "in":
         layers.append(InstanceNorm(cout))
     elif norm == "ln":

@@ -5,6 +5,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from .narrow_conv import NarrowConv2d
 from .norm import InstanceNorm
 
 
@@ -16,7 +17,7 @@ def patchgan(in_channels: int, width: int, n_layers: int) -> nn.Sequential:
         stride = 2 if n < n_layers else 1
         layers += [nn.Conv2d(c, cout, 4, stride, 1, bias=False), InstanceNorm(cout), nn.LeakyReLU(0.2, True)]
         c = cout
-    layers.append(nn.Conv2d(c, 1, 4, 1, 1))
+    layers.append(NarrowConv2d(c, 1, 4, padding=1))
     return nn.Sequential(*layers)
 
 

@@ -17,6 +17,13 @@ def _stats_dtype(x: torch.Tensor) -> torch.dtype:
     return torch.float32 if x.dtype in (torch.float16, torch.bfloat16) else x.dtype
 
 
+def _sum(x: torch.Tensor, dims: tuple[int, ...]) -> torch.Tensor:
+    """Sum in the statistics dtype. Half-precision inputs are summed in their own dtype (torch
+    accumulates those in float32 and rounds once at the end): asking for a float32 result instead
+    makes torch cast the whole tensor first, a full extra pass over memory."""
+    return x.sum(dims, keepdim=True).to(_stats_dtype(x))
+
+
 def _instance_norm(x: torch.Tensor, scale: torch.Tensor | None, bias: torch.Tensor | None,
                    eps: float) -> torch.Tensor:
     if x.is_contiguous():
@@ -35,9 +42,9 @@ class _ChannelsLastInstanceNorm(torch.autograd.Function):
                 eps: float) -> torch.Tensor:
         n, c, h, w = x.shape
         acc = _stats_dtype(x)
-        mean = x.mean((2, 3), keepdim=True, dtype=acc)
+        mean = _sum(x, (2, 3)) / (h * w)
         centred = x - mean.to(x.dtype)
-        rstd = torch.rsqrt(centred.square().mean((2, 3), keepdim=True, dtype=acc) + eps)
+        rstd = torch.rsqrt(_sum(centred.square(), (2, 3)) / (h * w) + eps)
         y = centred.mul_(rstd.to(x.dtype))
         k = rstd if scale is None else rstd * scale.to(acc).view(n, c, 1, 1)
         ctx.save_for_backward(x, mean, rstd, k)
@@ -51,8 +58,8 @@ class _ChannelsLastInstanceNorm(torch.autograd.Function):
         x, mean, rstd, k = ctx.saved_tensors
         n, c, h, w = x.shape
         y = torch.addcmul((-mean * rstd).to(x.dtype), x, rstd.to(x.dtype))
-        g_sum = grad.sum((2, 3), keepdim=True, dtype=k.dtype)
-        gy_sum = (grad * y).sum((2, 3), keepdim=True, dtype=k.dtype)
+        g_sum = _sum(grad, (2, 3))
+        gy_sum = _sum(grad * y, (2, 3))
         dx = torch.addcmul((-k * g_sum / (h * w)).to(grad.dtype), grad, k.to(grad.dtype))
         dx.addcmul_(y, (-k * gy_sum / (h * w)).to(grad.dtype))
         scale_needed, bias_needed = ctx.needs_input_grad[1:3]
@@ -72,6 +79,48 @@ class InstanceNorm(nn.InstanceNorm2d):
         return _instance_norm(x, None, None, self.eps)
 
 
+class _LayerNorm(torch.autograd.Function):
+    """y = gamma · (x - mean) / (std + eps) + beta per sample over (C, H, W), std unbiased, with
+    float32 statistics and a hand-written backward that keeps the input's memory format (the
+    autograd of ``std_mean`` returns NCHW gradients and is several passes longer)."""
+
+    @staticmethod
+    def forward(ctx, x: torch.Tensor, gamma: torch.Tensor, beta: torch.Tensor, eps: float) -> torch.Tensor:
+        n, c = x.shape[:2]
+        count = x[0].numel()
+        acc = _stats_dtype(x)
+        dims = tuple(range(1, x.dim()))
+        mean = _sum(x, dims) / count
+        centred = x - mean.to(x.dtype)
+        std = (_sum(centred.square(), dims) / (count - 1)).sqrt()
+        inv = 1 / (std + eps)
+        shape = (1, c) + (1,) * (x.dim() - 2)
+        scale = gamma.to(acc).view(shape) * inv
+        ctx.save_for_backward(centred, gamma, std, inv)
+        return torch.addcmul(beta.view(shape).to(x.dtype), centred, scale.to(x.dtype))
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx, grad: torch.Tensor):
+        centred, gamma, std, inv = ctx.saved_tensors
+        count = centred[0].numel()
+        dims = tuple(range(1, centred.dim()))
+        shape = (1, centred.shape[1]) + (1,) * (centred.dim() - 2)
+        acc = inv.dtype
+        gamma_b = gamma.to(acc).view(shape)
+        g_nc = _sum(grad, dims[1:])
+        gu_c = _sum(grad * centred, dims[1:])
+        g_c = g_nc.sum(0).view(-1) if ctx.needs_input_grad[2] else None
+        dgamma = (gu_c * inv).sum(0).view(-1) if ctx.needs_input_grad[1] else None
+        gh_mean = (g_nc * gamma_b).sum(1, keepdim=True) / count
+        ghu = (gu_c * gamma_b).sum(1, keepdim=True)
+        # dx = (g·gamma - mean(g·gamma)) / d - u · Σ(g·gamma·u) / (d² (N - 1) std),  d = std + eps
+        k_u = -ghu * inv * inv / ((count - 1) * std.clamp_min(torch.finfo(acc).tiny))
+        dx = torch.addcmul((-gh_mean * inv).to(grad.dtype), grad, (gamma_b * inv).to(grad.dtype))
+        dx.addcmul_(centred, k_u.to(grad.dtype))
+        return dx, dgamma, g_c, None
+
+
 class LayerNorm(nn.Module):
     """Per-sample normalisation over (C, H, W) by the unbiased standard deviation plus eps, with a
     per-channel affine, as in MUNIT's decoder."""
@@ -83,6 +132,4 @@ class LayerNorm(nn.Module):
         self.beta = nn.Parameter(torch.zeros(channels))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        std, mean = torch.std_mean(x, dim=tuple(range(1, x.dim())), keepdim=True)
-        scale = self.gamma.to(x.dtype).view(1, -1, 1, 1) / (std + self.eps)
-        return torch.addcmul(self.beta.to(x.dtype).view(1, -1, 1, 1) - mean * scale, x, scale)
+        return _LayerNorm.apply(x, self.gamma, self.beta, self.eps)

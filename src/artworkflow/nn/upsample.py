@@ -1,6 +1,6 @@
 """The generator's upsampling step, nearest ×2 then a reflect-padded 5×5 convolution, computed on the
 low-resolution map: each of the four output phases is a 3×3 convolution whose taps are sums of the
-5×5 taps, interleaved by a pixel shuffle — 36 instead of 100 multiply-adds per output pixel, in
+5×5 taps, interleaved into the output — 36 instead of 100 multiply-adds per output pixel, in
 training as in editing. Reflect padding of the upsampled map differs from any padding of the small
 one only on the outermost output rows and columns; those are recomputed with the 5×5 kernel on thin
 strips. Equal to the plain form up to float rounding (summed taps reorder additions)."""
@@ -13,6 +13,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from .blocks import ReflectionPad
+from .layout import grad_in_layout, memory_format
 
 
 def _fold_taps(w: Tensor, dim: int) -> tuple[Tensor, Tensor]:
@@ -24,11 +25,23 @@ def _fold_taps(w: Tensor, dim: int) -> tuple[Tensor, Tensor]:
 
 
 def phase_weights(weight: Tensor, bias: Tensor | None) -> tuple[Tensor, Tensor | None]:
-    """(Cout, Cin, 5, 5) → (4·Cout, Cin, 3, 3) in pixel-shuffle channel order (c, row phase, col phase)."""
+    """(Cout, Cin, 5, 5) → (4·Cout, Cin, 3, 3), channels ordered (row phase, col phase, c)."""
     cout, cin = weight.shape[:2]
     phases = [col for rows in _fold_taps(weight, 2) for col in _fold_taps(rows, 3)]
-    k = torch.stack(phases, 1).reshape(4 * cout, cin, 3, 3)
-    return k, (bias.repeat_interleave(4) if bias is not None else None)
+    k = torch.stack(phases, 0).reshape(4 * cout, cin, 3, 3)
+    return k, (bias.repeat(4) if bias is not None else None)
+
+
+def interleave_phases(z: Tensor) -> Tensor:
+    """(N, 4C, H, W) with channels ordered (row phase, col phase, c) → (N, C, 2H, 2W), in ``z``'s
+    memory format. With the phase outermost, a channels-last map interleaves by copying whole
+    C-channel pixels, several times faster than ``pixel_shuffle`` on that layout."""
+    n, c4, h, w = z.shape
+    c = c4 // 4
+    if memory_format(z) == torch.channels_last:
+        pixels = z.permute(0, 2, 3, 1).reshape(n, h, w, 2, 2, c).permute(0, 1, 3, 2, 4, 5)
+        return pixels.reshape(n, 2 * h, 2 * w, c).permute(0, 3, 1, 2)
+    return z.reshape(n, 2, 2, c, h, w).permute(0, 3, 4, 1, 5, 2).reshape(n, c, 2 * h, 2 * w)
 
 
 def _reflect_upsampled_index(n: int, device: torch.device) -> Tensor:
@@ -47,11 +60,12 @@ def upsample_conv5(x: Tensor, weight: Tensor, bias: Tensor | None,
     pw, pb = phase_weights(weight, bias) if phases is None else phases
     with torch.autocast(x.device.type, enabled=False):
         padded = F.pad(x, (1, 1, 1, 1), mode="replicate")
-    y = F.pixel_shuffle(F.conv2d(padded, pw, pb), 2)
+    y = interleave_phases(F.conv2d(padded, pw, pb))
     rows, cols = _reflect_upsampled_index(h, x.device), _reflect_upsampled_index(w, x.device)
     edge_rows, edge_cols = torch.cat([rows[:5], rows[-5:]]), torch.cat([cols[:5], cols[-5:]])
-    top_bottom = F.conv2d(x.index_select(2, edge_rows).index_select(3, cols), weight, bias, stride=(5, 1))
-    left_right = F.conv2d(x.index_select(2, rows).index_select(3, edge_cols), weight, bias, stride=(1, 5))
+    src = grad_in_layout(x)
+    top_bottom = F.conv2d(src.index_select(2, edge_rows).index_select(3, cols), weight, bias, stride=(5, 1))
+    left_right = F.conv2d(src.index_select(2, rows).index_select(3, edge_cols), weight, bias, stride=(1, 5))
     y[:, :, 0::2 * h - 1, :] = top_bottom
     y[:, :, :, 0::2 * w - 1] = left_right
     return y

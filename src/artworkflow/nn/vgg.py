@@ -148,7 +148,8 @@ class PerceptualLoss(nn.Module):
         """Loss between ``x`` and a target given as an image ``y`` or precomputed ``y_features``.
 
         Target features with batch size 1 broadcast against every sample of ``x``. The squared
-        error is accumulated in float32 so the loss stays accurate under autocast.
+        error is accumulated in float32 so the loss stays accurate under autocast; target features
+        in the same memory format as ``x``'s avoid a strided pass per layer.
         """
         if (y is None) == (y_features is None):
             raise ValueError("pass exactly one of `y` or `y_features`")
@@ -161,10 +162,18 @@ class PerceptualLoss(nn.Module):
         for name in self.layers:
             if name not in fy:
                 raise KeyError(f"target features lack layer {name!r}")
-            diff = fx[name].float() - fy[name].float()
-            per_sample = per_sample + diff.pow(2).flatten(1).mean(dim=1)
+            per_sample = per_sample + _mean_square(fx[name] - fy[name].to(fx[name].dtype))
         per_sample = per_sample / len(self.layers)
         return per_sample if reduction == "none" else per_sample.mean()
+
+
+def _mean_square(diff: Tensor) -> Tensor:
+    """Per-sample mean of ``diff²`` with a float32 result. Summed per channel in the input's dtype
+    (torch accumulates half precision in float32, rounding each channel's sum once), then across
+    channels in float32: casting a half-precision feature map to float32 first would cost a full
+    pass over it."""
+    per_channel = diff.square().sum(dim=tuple(range(2, diff.dim()))).float()
+    return per_channel.sum(1) / diff[0].numel()
 
 
 def _describe_lookup(argument: str | None, env: str, hub_file: Path) -> str:
