@@ -27,6 +27,7 @@ from artworkflow.editing.fastdecode import prepare_decoder
 from artworkflow.editing.perceptual import random_perceptual
 from artworkflow.editing.session import EditSession
 from artworkflow.workflow import Workflow
+from machine import conv_throughput
 
 SPEC = WorkflowSpec("bench", (StageSpec("sketch", 1), StageSpec("flat", 3), StageSpec("final", 3)))
 
@@ -63,23 +64,6 @@ def step_gflop(wf: Workflow, vgg, x_in: torch.Tensor, ref: torch.Tensor, start: 
             loss, _ = objective(start + delta)
             torch.autograd.grad(loss.sum(), delta)
     return counter.get_total_flops() / 1e9
-
-
-def conv_throughput(rounds: int = 5) -> dict:
-    """GFLOP/s of a 3×3, 256-channel, 64×64 convolution now: how much of the machine this run gets."""
-    x, w = torch.randn(1, 256, 64, 64), torch.randn(256, 256, 3, 3)
-    flop = 2 * 9 * 256 * 256 * 64 * 64
-    out = {}
-    for amp in ("fp32", "bf16"):
-        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=amp == "bf16"):
-            torch.nn.functional.conv2d(x, w, padding=1)
-            times = []
-            for _ in range(rounds):
-                t0 = time.perf_counter()
-                torch.nn.functional.conv2d(x, w, padding=1)
-                times.append(time.perf_counter() - t0)
-        out[f"{amp}_gflop_per_s"] = round(flop / statistics.median(times) / 1e9, 1)
-    return out
 
 
 def bench_steps(resolutions: list[int], steps: int, rounds: int) -> dict:

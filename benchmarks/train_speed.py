@@ -2,7 +2,9 @@
 
 One iteration = the generator/encoder step and the discriminator step of every generation stage
 of a 3-stage (1, 3, 3 channels) workflow, the work the paper's joint/separate generation training
-repeats. Also compares the loss curve of fp32 and bf16 autocast from the same start.
+repeats. Also compares the loss curve of fp32 and bf16 autocast from the same start. Variants are
+timed round by round and a convolution probe runs before and after: on a shared machine the
+convolution throughput itself can change several-fold between minutes.
 
     python benchmarks/train_speed.py                       # tiny, small, paper; fp32 and bf16
     python benchmarks/train_speed.py --presets paper --iters 3
@@ -12,7 +14,9 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
+import os
 import platform
+import statistics
 import time
 
 import artworkflow  # noqa: F401  (first: sets passive OpenMP waiting before torch loads)
@@ -20,7 +24,9 @@ import torch
 
 from artworkflow.config import StageSpec, WorkflowSpec, preset
 from artworkflow.train import objectives as O
+from artworkflow.train.loop import make_adam
 from artworkflow.workflow import Discriminators, Workflow
+from machine import conv_throughput
 
 SPEC = WorkflowSpec("bench", (StageSpec("sketch", 1), StageSpec("flat", 3), StageSpec("final", 3)))
 
@@ -30,8 +36,8 @@ def make(preset_name: str, seed: int = 0, channels_last: bool = True):
     torch.manual_seed(seed)
     fmt = torch.channels_last if channels_last else torch.contiguous_format
     wf, disc = Workflow(SPEC, model).to(memory_format=fmt), Discriminators(SPEC, model).to(memory_format=fmt)
-    opt_g = torch.optim.Adam([*wf.generators.parameters(), *wf.encoders.parameters()], lr=cfg.lr, betas=(0.5, 0.999))
-    opt_d = torch.optim.Adam([*disc.encoded.parameters(), *disc.random.parameters()], lr=cfg.lr, betas=(0.5, 0.999))
+    opt_g = make_adam([*wf.generators.parameters(), *wf.encoders.parameters()], cfg)
+    opt_d = make_adam([*disc.encoded.parameters(), *disc.random.parameters()], cfg)
     wf.inference.requires_grad_(False)
     return model, cfg, wf, disc, opt_g, opt_d
 
@@ -61,22 +67,32 @@ def batch(model, size: int, seed: int = 0, channels_last: bool = True):
     return [(torch.rand(size, c, r, r, generator=g) * 2 - 1).contiguous(memory_format=fmt) for c in SPEC.channels]
 
 
-def time_preset(name: str, amp: str, layout: str, batch_size: int, iters: int, warmup: int) -> dict:
-    cl = layout == "nhwc"
-    model, cfg, wf, disc, opt_g, opt_d = make(name, channels_last=cl)
-    stages = batch(model, batch_size, channels_last=cl)
-    for s in range(warmup):
-        iteration(wf, disc, opt_g, opt_d, stages, s, cfg, amp)
-    times = []
-    for s in range(iters):
-        t0 = time.perf_counter()
-        iteration(wf, disc, opt_g, opt_d, stages, warmup + s, cfg, amp)
-        times.append(time.perf_counter() - t0)
-    times.sort()
-    med = times[len(times) // 2]
-    return {"preset": name, "resolution": model.resolution, "width": model.width, "amp": amp, "layout": layout,
-            "batch": batch_size, "s_per_iter_median": round(med, 4), "s_per_iter_min": round(times[0], 4),
-            "images_per_s": round(batch_size / med, 3), "iters": iters}
+def time_preset(name: str, amps: list[str], layouts: list[str], batch_size: int, iters: int,
+                warmup: int) -> list[dict]:
+    """Every precision × layout variant of one preset, timed round by round (one iteration of each
+    variant per round), so that a change in the machine's speed hits all variants alike."""
+    variants = {}
+    for amp in amps:
+        for layout in layouts:
+            cl = layout == "nhwc"
+            model, cfg, wf, disc, opt_g, opt_d = make(name, channels_last=cl)
+            variants[(amp, layout)] = (model, cfg, wf, disc, opt_g, opt_d, batch(model, batch_size, channels_last=cl))
+    times: dict[tuple[str, str], list[float]] = {v: [] for v in variants}
+    for step in range(warmup + iters):
+        for (amp, layout), (model, cfg, wf, disc, opt_g, opt_d, stages) in variants.items():
+            t0 = time.perf_counter()
+            iteration(wf, disc, opt_g, opt_d, stages, step, cfg, amp)
+            if step >= warmup:
+                times[(amp, layout)].append(time.perf_counter() - t0)
+    rows = []
+    for (amp, layout), t in times.items():
+        model = variants[(amp, layout)][0]
+        med = statistics.median(t)
+        rows.append({"preset": name, "resolution": model.resolution, "width": model.width, "amp": amp,
+                     "layout": layout, "batch": batch_size, "s_per_iter_median": round(med, 4),
+                     "s_per_iter_min": round(min(t), 4), "s_per_iter_max": round(max(t), 4),
+                     "images_per_s": round(batch_size / med, 3), "iters": iters})
+    return rows
 
 
 def loss_curves(name: str, steps: int, batch_size: int) -> dict:
@@ -110,8 +126,8 @@ def main() -> None:
     p.add_argument("--curve-steps", type=int, default=20, help="0 skips the fp32/bf16 loss-curve check")
     p.add_argument("--curve-preset", default="tiny")
     a = p.parse_args()
-    rows = [time_preset(n, amp, lay, a.batch, a.iters, a.warmup)
-            for n in a.presets for amp in a.amp for lay in a.layouts]
+    probe_start = conv_throughput()
+    rows = [row for n in a.presets for row in time_preset(n, a.amp, a.layouts, a.batch, a.iters, a.warmup)]
     ratios = {}
     for n in a.presets:
         by = {(r["amp"], r["layout"]): r["s_per_iter_median"] for r in rows if r["preset"] == n}
@@ -119,7 +135,8 @@ def main() -> None:
         ratios[n] = {f"{amp}/{lay}": round(base / t, 3) for (amp, lay), t in by.items() if base}
     out = {"benchmark": "generation_training", "stages": SPEC.channels, "torch": torch.__version__,
            "threads": torch.get_num_threads(), "cpu": platform.processor() or platform.machine(),
-           "results": rows, "speedup_vs_fp32_nchw": ratios}
+           "load_average": os.getloadavg(), "conv_throughput_at_start": probe_start,
+           "conv_throughput_at_end": conv_throughput(), "results": rows, "speedup_vs_fp32_nchw": ratios}
     if a.curve_steps:
         out["loss_curve"] = loss_curves(a.curve_preset, a.curve_steps, a.batch)
     print(json.dumps(out, indent=2))

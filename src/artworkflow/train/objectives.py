@@ -81,12 +81,19 @@ def inference_generator_loss(wf: Workflow, disc: Discriminators, stages: list[to
     return out, pairs
 
 
+def _judge(d: torch.nn.Module, real: torch.Tensor, fake: torch.Tensor) -> torch.Tensor:
+    """Hinge loss of discriminator ``d`` on real and fake samples, judged in one batch (every layer
+    acts per sample, so this equals two calls, with half the convolution calls)."""
+    outs = d(torch.cat([real, fake]))
+    n = len(real)
+    return L.hinge_d([o[:n] for o in outs], [o[n:] for o in outs])
+
+
 def inference_discriminator_loss(disc: Discriminators, pairs: list) -> dict[str, torch.Tensor]:
     total = 0.0
     out: dict[str, torch.Tensor] = {}
     for i, inp, fake, real in pairs:
-        d = disc.inference[i]
-        loss = L.hinge_d(d(torch.cat([inp, real], 1)), d(torch.cat([inp, fake], 1)))
+        loss = _judge(disc.inference[i], torch.cat([inp, real], 1), torch.cat([inp, fake], 1))
         out[f"inf{i}/d"] = loss.detach()
         total = total + loss
     out["inf_d/total"] = total
@@ -163,8 +170,8 @@ def generation_discriminator_loss(disc: Discriminators, all_fakes: list) -> dict
     out: dict[str, torch.Tensor] = {}
     total = 0.0
     for i, f in enumerate(all_fakes):
-        d_enc = L.hinge_d(disc.encoded[i](f["real_enc"]), disc.encoded[i](f["enc"]))
-        d_rand = L.hinge_d(disc.random[i](f["real_rand"]), disc.random[i](f["rand"]))
+        d_enc = _judge(disc.encoded[i], f["real_enc"], f["enc"])
+        d_rand = _judge(disc.random[i], f["real_rand"], f["rand"])
         out[f"gen{i}/d_enc"], out[f"gen{i}/d_rand"] = d_enc.detach(), d_rand.detach()
         total = total + d_enc + d_rand
     out["gen_d/total"] = total
