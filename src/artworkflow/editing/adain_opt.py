@@ -19,6 +19,7 @@ from ..nn.generator import AdaINGenerator
 from ..nn.vgg import PerceptualLoss
 from ..workflow import Workflow
 from .fastdecode import prepare_decoder
+from .lowprecision import autocast_copy
 from .perceptual import LAMBDA_P
 
 METHODS = ("adain", "none", "z")
@@ -102,6 +103,7 @@ def stage_objective(generator: AdaINGenerator, x_in: Tensor, reference: Tensor, 
     here, once: they never change during the optimisation. ``cache=False`` recomputes them on every
     call (same operations, same numbers), which only exists to measure what caching saves."""
     device = x_in.device
+    generator, perceptual = autocast_copy(generator, amp), autocast_copy(perceptual, amp)
 
     def constants() -> tuple[Callable[[Tensor], Tensor], dict[str, Tensor] | None]:
         with torch.no_grad(), autocast(amp, device):

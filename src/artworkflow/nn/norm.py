@@ -45,12 +45,11 @@ class _ChannelsLastInstanceNorm(torch.autograd.Function):
         mean = _sum(x, (2, 3)) / (h * w)
         centred = x - mean.to(x.dtype)
         rstd = torch.rsqrt(_sum(centred.square(), (2, 3)) / (h * w) + eps)
-        y = centred.mul_(rstd.to(x.dtype))
         k = rstd if scale is None else rstd * scale.to(acc).view(n, c, 1, 1)
         ctx.save_for_backward(x, mean, rstd, k)
         if scale is None:
-            return y
-        return torch.addcmul(bias.view(n, c, 1, 1).to(x.dtype), y, scale.view(n, c, 1, 1).to(x.dtype))
+            return centred.mul_(k.to(x.dtype))
+        return torch.addcmul(bias.view(n, c, 1, 1).to(x.dtype), centred, k.to(x.dtype))
 
     @staticmethod
     @once_differentiable

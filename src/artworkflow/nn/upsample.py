@@ -25,10 +25,11 @@ def _fold_taps(w: Tensor, dim: int) -> tuple[Tensor, Tensor]:
 
 
 def phase_weights(weight: Tensor, bias: Tensor | None) -> tuple[Tensor, Tensor | None]:
-    """(Cout, Cin, 5, 5) → (4·Cout, Cin, 3, 3), channels ordered (row phase, col phase, c)."""
+    """(Cout, Cin, 5, 5) → (4·Cout, Cin, 3, 3), channels ordered (row phase, col phase, c), in the
+    weight's memory format (a convolution would otherwise reorder the kernels at every call)."""
     cout, cin = weight.shape[:2]
     phases = [col for rows in _fold_taps(weight, 2) for col in _fold_taps(rows, 3)]
-    k = torch.stack(phases, 0).reshape(4 * cout, cin, 3, 3)
+    k = torch.stack(phases, 0).reshape(4 * cout, cin, 3, 3).contiguous(memory_format=memory_format(weight))
     return k, (bias.repeat(4) if bias is not None else None)
 
 
@@ -65,7 +66,7 @@ def upsample_conv5(x: Tensor, weight: Tensor, bias: Tensor | None,
     edge_rows, edge_cols = torch.cat([rows[:5], rows[-5:]]), torch.cat([cols[:5], cols[-5:]])
     src = grad_in_layout(x)
     top_bottom = F.conv2d(src.index_select(2, edge_rows).index_select(3, cols), weight, bias, stride=(5, 1))
-    left_right = F.conv2d(src.index_select(2, rows).index_select(3, edge_cols), weight, bias, stride=(1, 5))
+    left_right = F.conv2d(src.index_select(3, edge_cols).index_select(2, rows), weight, bias, stride=(1, 5))
     y[:, :, 0::2 * h - 1, :] = top_bottom
     y[:, :, :, 0::2 * w - 1] = left_right
     return y
