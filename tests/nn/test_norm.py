@@ -82,3 +82,12 @@ def test_bf16_layer_norm_keeps_dtype_and_stays_close():
         out = ln(x.bfloat16())
     assert out.dtype == torch.bfloat16 and out.is_contiguous(memory_format=torch.channels_last)
     torch.testing.assert_close(out.float(), _layer_norm_reference(x, ln.gamma, ln.beta), atol=5e-2, rtol=2e-2)
+
+
+def test_float16_statistics_do_not_overflow():
+    x = (torch.randn(1, 2, 64, 64) * 0.5 + 30).half()
+    y = InstanceNorm(2)(x.contiguous(memory_format=torch.channels_last))
+    assert torch.isfinite(y).all()
+    torch.testing.assert_close(y.float(), F.instance_norm(x.float(), eps=1e-5), atol=2e-2, rtol=0)
+    ln = LayerNorm(2)(x)
+    assert torch.isfinite(ln).all()

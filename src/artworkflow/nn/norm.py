@@ -18,9 +18,12 @@ def _stats_dtype(x: torch.Tensor) -> torch.dtype:
 
 
 def _sum(x: torch.Tensor, dims: tuple[int, ...]) -> torch.Tensor:
-    """Sum in the statistics dtype. Half-precision inputs are summed in their own dtype (torch
-    accumulates those in float32 and rounds once at the end): asking for a float32 result instead
-    makes torch cast the whole tensor first, a full extra pass over memory."""
+    """Sum in the statistics dtype. bf16 inputs are summed in their own dtype (torch accumulates
+    them in float32 and rounds once at the end): asking for a float32 result instead makes torch cast
+    the whole tensor first, a full extra pass over memory. float16 sums could overflow its range, so
+    they take that pass."""
+    if x.dtype == torch.float16:
+        return x.sum(dims, keepdim=True, dtype=torch.float32)
     return x.sum(dims, keepdim=True).to(_stats_dtype(x))
 
 

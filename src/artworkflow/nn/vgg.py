@@ -168,11 +168,13 @@ class PerceptualLoss(nn.Module):
 
 
 def _mean_square(diff: Tensor) -> Tensor:
-    """Per-sample mean of ``diff²`` with a float32 result. Summed per channel in the input's dtype
-    (torch accumulates half precision in float32, rounding each channel's sum once), then across
-    channels in float32: casting a half-precision feature map to float32 first would cost a full
-    pass over it."""
-    per_channel = diff.square().sum(dim=tuple(range(2, diff.dim()))).float()
+    """Per-sample mean of ``diff²`` with a float32 result. bf16 is summed per channel in its own
+    dtype (torch accumulates it in float32, rounding each channel's sum once), then across channels
+    in float32: casting the feature map to float32 first would cost a full pass over it. float16,
+    whose range a sum can overflow, takes that pass."""
+    dims = tuple(range(2, diff.dim()))
+    squares = diff.square()
+    per_channel = squares.sum(dims, dtype=torch.float32) if diff.dtype == torch.float16 else squares.sum(dims).float()
     return per_channel.sum(1) / diff[0].numel()
 
 
