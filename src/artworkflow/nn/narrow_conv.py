@@ -12,6 +12,8 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.autograd.function import once_differentiable
 
+from .layout import memory_format
+
 NARROW = 4
 """Up to this many output channels a stride-1 convolution takes the rewritten backward."""
 
@@ -28,8 +30,7 @@ class _NarrowConv(torch.autograd.Function):
     def backward(ctx, grad: Tensor):
         x, weight = ctx.saved_tensors
         p, k = ctx.padding, weight.shape[-1]
-        fmt = torch.channels_last if x.is_contiguous(memory_format=torch.channels_last) and not x.is_contiguous() \
-            else torch.contiguous_format
+        fmt = memory_format(x)
         grad = grad.contiguous(memory_format=fmt)
         dx = dw = db = None
         if ctx.needs_input_grad[0]:

@@ -4,7 +4,8 @@ the next convolution), they run as one autograd function that keeps the memory f
 float32 statistics from two passes (mean, then the mean square of the centred values; one-pass
 E[x²] - E[x]² loses every digit when a channel is nearly constant, as on the white areas of a
 sketch) and a hand-written backward of two reductions and one multiply-add, several times faster
-than the autograd of the same formula."""
+than the autograd of the same formula. LayerNorm is built the same way, on every layout: the
+autograd of ``std_mean`` returns NCHW gradients."""
 from __future__ import annotations
 
 import torch
@@ -83,8 +84,7 @@ class InstanceNorm(nn.InstanceNorm2d):
 
 class _LayerNorm(torch.autograd.Function):
     """y = gamma · (x - mean) / (std + eps) + beta per sample over (C, H, W), std unbiased, with
-    float32 statistics and a hand-written backward that keeps the input's memory format (the
-    autograd of ``std_mean`` returns NCHW gradients and is several passes longer)."""
+    two-pass float32 statistics and a hand-written backward that keeps the input's memory format."""
 
     @staticmethod
     def forward(ctx, x: torch.Tensor, gamma: torch.Tensor, beta: torch.Tensor, eps: float) -> torch.Tensor:
