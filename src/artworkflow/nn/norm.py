@@ -18,8 +18,8 @@ def _stats_dtype(x: torch.Tensor) -> torch.dtype:
     return torch.float32 if x.dtype in (torch.float16, torch.bfloat16) else x.dtype
 
 
-def _sum(x: torch.Tensor, dims: tuple[int, ...]) -> torch.Tensor:
-    """Sum in the statistics dtype. bf16 inputs are summed in their own dtype (torch accumulates
+def stat_sum(x: torch.Tensor, dims: tuple[int, ...]) -> torch.Tensor:
+    """Sum over ``dims`` (kept) in the statistics dtype. bf16 inputs are summed in their own dtype (torch accumulates
     them in float32 and rounds once at the end): asking for a float32 result instead makes torch cast
     the whole tensor first, a full extra pass over memory. float16 sums could overflow its range, so
     they take that pass."""
@@ -46,9 +46,9 @@ class _ChannelsLastInstanceNorm(torch.autograd.Function):
                 eps: float) -> torch.Tensor:
         n, c, h, w = x.shape
         acc = _stats_dtype(x)
-        mean = _sum(x, (2, 3)) / (h * w)
+        mean = stat_sum(x, (2, 3)) / (h * w)
         centred = x - mean.to(x.dtype)
-        rstd = torch.rsqrt(_sum(centred.square(), (2, 3)) / (h * w) + eps)
+        rstd = torch.rsqrt(stat_sum(centred.square(), (2, 3)) / (h * w) + eps)
         k = rstd if scale is None else rstd * scale.to(acc).view(n, c, 1, 1)
         ctx.save_for_backward(x, mean, rstd, k)
         if scale is None:
@@ -61,8 +61,8 @@ class _ChannelsLastInstanceNorm(torch.autograd.Function):
         x, mean, rstd, k = ctx.saved_tensors
         n, c, h, w = x.shape
         y = torch.addcmul((-mean * rstd).to(x.dtype), x, rstd.to(x.dtype))
-        g_sum = _sum(grad, (2, 3))
-        gy_sum = _sum(grad * y, (2, 3))
+        g_sum = stat_sum(grad, (2, 3))
+        gy_sum = stat_sum(grad * y, (2, 3))
         dx = torch.addcmul((-k * g_sum / (h * w)).to(grad.dtype), grad, k.to(grad.dtype))
         dx.addcmul_(y, (-k * gy_sum / (h * w)).to(grad.dtype))
         scale_needed, bias_needed = ctx.needs_input_grad[1:3]
@@ -92,9 +92,9 @@ class _LayerNorm(torch.autograd.Function):
         count = x[0].numel()
         acc = _stats_dtype(x)
         dims = tuple(range(1, x.dim()))
-        mean = _sum(x, dims) / count
+        mean = stat_sum(x, dims) / count
         centred = x - mean.to(x.dtype)
-        std = (_sum(centred.square(), dims) / (count - 1)).sqrt()
+        std = (stat_sum(centred.square(), dims) / (count - 1)).sqrt()
         inv = 1 / (std + eps)
         shape = (1, c) + (1,) * (x.dim() - 2)
         scale = gamma.to(acc).view(shape) * inv
@@ -110,8 +110,8 @@ class _LayerNorm(torch.autograd.Function):
         shape = (1, centred.shape[1]) + (1,) * (centred.dim() - 2)
         acc = inv.dtype
         gamma_b = gamma.to(acc).view(shape)
-        g_nc = _sum(grad, dims[1:])
-        gu_c = _sum(grad * centred, dims[1:])
+        g_nc = stat_sum(grad, dims[1:])
+        gu_c = stat_sum(grad * centred, dims[1:])
         g_c = g_nc.sum(0).view(-1) if ctx.needs_input_grad[2] else None
         dgamma = (gu_c * inv).sum(0).view(-1) if ctx.needs_input_grad[1] else None
         gh_mean = (g_nc * gamma_b).sum(1, keepdim=True) / count

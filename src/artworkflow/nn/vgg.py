@@ -14,6 +14,7 @@ import torch
 from torch import Tensor, nn
 
 from ..errors import CheckpointError, WeightsNotFoundError
+from .norm import stat_sum
 
 VGG16_FILENAME = "vgg16-397923af.pth"
 VGG16_URL = "https://download.pytorch.org/models/vgg16-397923af.pth"
@@ -168,14 +169,10 @@ class PerceptualLoss(nn.Module):
 
 
 def _mean_square(diff: Tensor) -> Tensor:
-    """Per-sample mean of ``diff²`` with a float32 result. bf16 is summed per channel in its own
-    dtype (torch accumulates it in float32, rounding each channel's sum once), then across channels
-    in float32: casting the feature map to float32 first would cost a full pass over it. float16,
-    whose range a sum can overflow, takes that pass."""
-    dims = tuple(range(2, diff.dim()))
-    squares = diff.square()
-    per_channel = squares.sum(dims, dtype=torch.float32) if diff.dtype == torch.float16 else squares.sum(dims).float()
-    return per_channel.sum(1) / diff[0].numel()
+    """Per-sample mean of ``diff²`` with a float32 result: summed per channel as the norms sum their
+    statistics (no float32 copy of a bf16 feature map), then across channels in float32."""
+    per_channel = stat_sum(diff.square(), tuple(range(2, diff.dim()))).float()
+    return per_channel.flatten(1).sum(1) / diff[0].numel()
 
 
 def _describe_lookup(argument: str | None, env: str, hub_file: Path) -> str:
