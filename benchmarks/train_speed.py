@@ -4,7 +4,10 @@ One iteration = the generator/encoder step and the discriminator step of every g
 of a 3-stage (1, 3, 3 channels) workflow, the work the paper's joint/separate generation training
 repeats. Also compares the loss curve of fp32 and bf16 autocast from the same start. Variants are
 timed round by round and a convolution probe runs before and after: on a shared machine the
-convolution throughput itself can change several-fold between minutes.
+convolution throughput itself can change several-fold between minutes. The published
+implementation's computation (``reference.py``) runs in the same rounds, so each variant's speed-up
+over it holds however fast the machine is that hour; all variants use the published objective,
+mode-seeking term included.
 
     python benchmarks/train_speed.py                       # tiny, small, paper; fp32 and bf16
     python benchmarks/train_speed.py --presets paper --iters 3
@@ -22,17 +25,20 @@ import time
 import artworkflow  # noqa: F401  (first: sets passive OpenMP waiting before torch loads)
 import torch
 
-from artworkflow.config import StageSpec, WorkflowSpec, preset
+from artworkflow.config import StageSpec, WorkflowSpec, preset, replace
 from artworkflow.train import objectives as O
 from artworkflow.train.loop import make_adam
 from artworkflow.workflow import Discriminators, Workflow
 from machine import conv_throughput
+from reference import MODE_SEEKING, ReferenceTrainer
 
 SPEC = WorkflowSpec("bench", (StageSpec("sketch", 1), StageSpec("flat", 3), StageSpec("final", 3)))
+PUBLISHED_PAPER_S = 15.0  # the published implementation's fp32 paper-preset iteration on this machine (issue)
 
 
 def make(preset_name: str, seed: int = 0, channels_last: bool = True):
     model, cfg = preset(preset_name)
+    cfg = replace(cfg, {"loss": {"mode_seeking": MODE_SEEKING}})
     torch.manual_seed(seed)
     fmt = torch.channels_last if channels_last else torch.contiguous_format
     wf, disc = Workflow(SPEC, model).to(memory_format=fmt), Discriminators(SPEC, model).to(memory_format=fmt)
@@ -68,30 +74,43 @@ def batch(model, size: int, seed: int = 0, channels_last: bool = True):
 
 
 def time_preset(name: str, amps: list[str], layouts: list[str], batch_size: int, iters: int,
-                warmup: int) -> list[dict]:
-    """Every precision × layout variant of one preset, timed round by round (one iteration of each
-    variant per round), so that a change in the machine's speed hits all variants alike."""
+                warmup: int, reference: bool) -> list[dict]:
+    """Every precision × layout variant of one preset, and the published computation, timed round
+    by round (one iteration of each variant per round), so that a change in the machine's speed
+    hits all variants alike."""
     variants = {}
     for amp in amps:
         for layout in layouts:
             cl = layout == "nhwc"
             model, cfg, wf, disc, opt_g, opt_d = make(name, channels_last=cl)
-            variants[(amp, layout)] = (model, cfg, wf, disc, opt_g, opt_d, batch(model, batch_size, channels_last=cl))
+            stages = batch(model, batch_size, channels_last=cl)
+            variants[(amp, layout)] = (model, lambda step, a=(wf, disc, opt_g, opt_d, stages), c=cfg, amp=amp:
+                                       iteration(*a, step, c, amp))
+    if reference:
+        model, cfg, wf, disc, _, _ = make(name, channels_last=False)
+        trainer, stages = ReferenceTrainer(wf, disc, cfg.lr, (cfg.beta1, cfg.beta2)), batch(model, batch_size, channels_last=False)
+        variants[("none", "published")] = (model, lambda step, t=trainer, s=stages: t.step(s))
     times: dict[tuple[str, str], list[float]] = {v: [] for v in variants}
     for step in range(warmup + iters):
-        for (amp, layout), (model, cfg, wf, disc, opt_g, opt_d, stages) in variants.items():
+        for key, (_, run) in variants.items():
             t0 = time.perf_counter()
-            iteration(wf, disc, opt_g, opt_d, stages, step, cfg, amp)
+            run(step)
             if step >= warmup:
-                times[(amp, layout)].append(time.perf_counter() - t0)
+                times[key].append(time.perf_counter() - t0)
     rows = []
+    published = times.get(("none", "published"))
     for (amp, layout), t in times.items():
         model = variants[(amp, layout)][0]
         med = statistics.median(t)
-        rows.append({"preset": name, "resolution": model.resolution, "width": model.width, "amp": amp,
-                     "layout": layout, "batch": batch_size, "s_per_iter_median": round(med, 4),
-                     "s_per_iter_min": round(min(t), 4), "s_per_iter_max": round(max(t), 4),
-                     "images_per_s": round(batch_size / med, 3), "iters": iters})
+        row = {"preset": name, "resolution": model.resolution, "width": model.width, "amp": amp,
+               "layout": layout, "batch": batch_size, "s_per_iter_median": round(med, 4),
+               "s_per_iter_min": round(min(t), 4), "s_per_iter_max": round(max(t), 4),
+               "images_per_s": round(batch_size / med, 3), "iters": iters}
+        if published and layout != "published":
+            paired = [p / v for p, v in zip(published, t)]  # same round: same machine speed
+            row["speedup_vs_published_per_round"] = {"median": round(statistics.median(paired), 3),
+                                                     "min": round(min(paired), 3), "max": round(max(paired), 3)}
+        rows.append(row)
     return rows
 
 
@@ -125,18 +144,27 @@ def main() -> None:
     p.add_argument("--warmup", type=int, default=1)
     p.add_argument("--curve-steps", type=int, default=20, help="0 skips the fp32/bf16 loss-curve check")
     p.add_argument("--curve-preset", default="tiny")
+    p.add_argument("--no-reference", dest="reference", action="store_false",
+                   help="skip the published computation (the slowest variant)")
     a = p.parse_args()
     probe_start = conv_throughput()
-    rows = [row for n in a.presets for row in time_preset(n, a.amp, a.layouts, a.batch, a.iters, a.warmup)]
-    ratios = {}
+    rows = [row for n in a.presets
+            for row in time_preset(n, a.amp, a.layouts, a.batch, a.iters, a.warmup, a.reference)]
+    ratios, scaled = {}, {}
     for n in a.presets:
         by = {(r["amp"], r["layout"]): r["s_per_iter_median"] for r in rows if r["preset"] == n}
-        base = by.get(("none", "nchw"))
-        ratios[n] = {f"{amp}/{lay}": round(base / t, 3) for (amp, lay), t in by.items() if base}
+        for base_key, table in ((("none", "nchw"), ratios), (("none", "published"), scaled)):
+            base = by.get(base_key)
+            if base:
+                table[n] = {f"{amp}/{lay}": round(base / t, 3) for (amp, lay), t in by.items()}
     out = {"benchmark": "generation_training", "stages": SPEC.channels, "torch": torch.__version__,
            "threads": torch.get_num_threads(), "cpu": platform.processor() or platform.machine(),
            "load_average": os.getloadavg(), "conv_throughput_at_start": probe_start,
-           "conv_throughput_at_end": conv_throughput(), "results": rows, "speedup_vs_fp32_nchw": ratios}
+           "conv_throughput_at_end": conv_throughput(), "results": rows, "speedup_vs_fp32_nchw": ratios,
+           "speedup_vs_published": scaled}
+    if "paper" in scaled:
+        out["paper_s_per_iter_when_published_takes_15s"] = {
+            k: round(PUBLISHED_PAPER_S / v, 2) for k, v in scaled["paper"].items()}
     if a.curve_steps:
         out["loss_curve"] = loss_curves(a.curve_preset, a.curve_steps, a.batch)
     print(json.dumps(out, indent=2))
