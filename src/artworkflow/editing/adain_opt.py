@@ -19,7 +19,7 @@ from ..nn.generator import AdaINGenerator
 from ..nn.vgg import PerceptualLoss
 from ..workflow import Workflow
 from .fastdecode import prepare_decoder
-from .lowprecision import autocast_copy
+from .frozencopy import frozen_copy
 from .perceptual import LAMBDA_P
 
 METHODS = ("adain", "none", "z")
@@ -103,17 +103,13 @@ def stage_objective(generator: AdaINGenerator, x_in: Tensor, reference: Tensor, 
     here, once: they never change during the optimisation. ``cache=False`` recomputes them on every
     call (same operations, same numbers), which only exists to measure what caching saves."""
     device = x_in.device
-    generator, perceptual = autocast_copy(generator, amp), autocast_copy(perceptual, amp)
+    generator, perceptual = frozen_copy(generator, amp), frozen_copy(perceptual, amp)
+    x_in, reference = (t.contiguous(memory_format=torch.channels_last) for t in (x_in, reference))
 
     def constants() -> tuple[Callable[[Tensor], Tensor], dict[str, Tensor] | None]:
         with torch.no_grad(), autocast(amp, device):
             decode = prepare_decoder(generator, generator.encode_content(x_in))
-            features = None
-            if perceptual is not None:
-                target = reference
-                if amp != "none":
-                    target = reference.contiguous(memory_format=torch.channels_last)
-                features = perceptual.features(target)
+            features = None if perceptual is None else perceptual.features(reference)
         return decode, features
 
     fixed = constants() if cache else None

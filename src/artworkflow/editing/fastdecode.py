@@ -20,6 +20,7 @@ from torch import Tensor, nn
 
 from ..nn.norm import adain
 from ..nn.generator import AdaINGenerator
+from ..nn.layout import memory_format
 from ..nn.upsample import fused_layers, phase_weights, upsample_conv5
 
 _PHASES: "weakref.WeakKeyDictionary[nn.Conv2d, tuple[tuple[int, int], Tensor, Tensor | None]]" = \
@@ -57,14 +58,16 @@ def prepare_decoder(generator: AdaINGenerator, content: Tensor) -> Callable[[Ten
 
     Under autocast the AdaIN vector is cast once to the autocast type, so scales, biases and
     activations stay in bf16 between convolutions instead of being promoted to float32 by every
-    AdaIN and layer norm and cast back by the next convolution; activations are then kept
-    channels-last, the layout of oneDNN's bf16 convolutions, so they are not reordered before each."""
+    AdaIN and layer norm and cast back by the next convolution. Activations are kept in the layout
+    of the generator's weights (channels-last for editing's copies), so convolutions do not reorder
+    them."""
     first = generator.res[0]
     with torch.no_grad():
         norm1 = F.instance_norm(first.conv1(first.pad(content)), eps=1e-5)
+    fmt = memory_format(first.conv1.weight)
     if torch.is_autocast_enabled(content.device.type):
-        content = content.contiguous(memory_format=torch.channels_last)
-        norm1 = norm1.contiguous(memory_format=torch.channels_last)
+        fmt = torch.channels_last
+    content, norm1 = content.contiguous(memory_format=fmt), norm1.contiguous(memory_format=fmt)
     tail = fused_layers(generator.up, _UpConv)
     blocks = list(generator.res)
 

@@ -22,7 +22,7 @@ from ..nn.vgg import PerceptualLoss
 from ..workflow import Workflow
 from .adain_opt import Reconstruction, ReconstructCallback, autocast, reconstruct
 from .fastdecode import prepare_decoder
-from .lowprecision import autocast_copy
+from .frozencopy import frozen_copy
 from .perceptual import LAMBDA_P
 from .regularizer import generation_index
 
@@ -190,7 +190,7 @@ class EditSession:
         stages, decoders = list(stages), list(decoders)
         with torch.no_grad(), autocast(self.amp, wf.device):
             for k in range(len(stages) - 1, wf.n_stages - 1):
-                g = autocast_copy(wf.generators[k], self.amp)
+                g = frozen_copy(wf.generators[k], self.amp)
                 if len(decoders) == k:
                     decoders.append(prepare_decoder(g, g.encode_content(stages[k])))
                 stages.append(decoders[k](adain[k]).float())

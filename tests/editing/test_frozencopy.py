@@ -1,7 +1,7 @@
 import torch
 
 from artworkflow.editing.adain_opt import optimize_stage
-from artworkflow.editing.lowprecision import autocast_copy
+from artworkflow.editing.frozencopy import frozen_copy
 from artworkflow.nn.generator import AdaINGenerator
 
 
@@ -10,20 +10,29 @@ def _generator() -> AdaINGenerator:
     return AdaINGenerator(1, 3, 8, nz=4, n_res=2, mlp_dim=16).requires_grad_(False)
 
 
-def test_copy_is_frozen_bf16_channels_last_cached_and_renewed_after_a_weight_change():
+def test_copies_are_frozen_channels_last_cached_per_precision_and_renewed_after_a_weight_change():
     g = _generator()
-    assert autocast_copy(g, "none") is g
-    half = autocast_copy(g, "bf16")
-    assert half is not g and autocast_copy(g, "bf16") is half
-    conv = half.res[0].conv1.weight
-    assert conv.dtype == torch.bfloat16 and conv.is_contiguous(memory_format=torch.channels_last)
-    assert not any(p.requires_grad for p in half.parameters())
+    full, half = frozen_copy(g, "none"), frozen_copy(g, "bf16")
+    assert full is not g and half is not g and full is not half
+    assert frozen_copy(g, "none") is full and frozen_copy(g, "bf16") is half
+    for twin, dtype in ((full, torch.float32), (half, torch.bfloat16)):
+        conv = twin.res[0].conv1.weight
+        assert conv.dtype == dtype and conv.is_contiguous(memory_format=torch.channels_last)
+        assert not any(p.requires_grad for p in twin.parameters())
     assert g.res[0].conv1.weight.dtype == torch.float32 and g.res[0].conv1.weight.is_contiguous()
     with torch.no_grad():
         g.res[0].conv1.weight.mul_(2)
-    renewed = autocast_copy(g, "bf16")
-    assert renewed is not half
+    renewed = frozen_copy(g, "bf16")
+    assert renewed is not half and frozen_copy(g, "none") is not full
     torch.testing.assert_close(renewed.res[0].conv1.weight.float(), g.res[0].conv1.weight, rtol=1e-2, atol=0)
+    assert frozen_copy(None, "none") is None
+
+
+def test_float32_copy_computes_what_the_module_computes():
+    g = _generator().eval()
+    x, z = torch.rand(2, 1, 32, 32) * 2 - 1, torch.randn(2, 4)
+    with torch.no_grad():
+        torch.testing.assert_close(frozen_copy(g, "none")(x, z), g(x, z), rtol=0, atol=1e-5)
 
 
 def test_bf16_optimisation_with_the_copy_stays_close_to_float32():
