@@ -95,10 +95,14 @@ def bench_steps(resolutions: list[int], steps: int, rounds: int) -> dict:
         g_plain = plain_generator(wf.generators[-1])
         times: dict[tuple[bool, str], list[float]] = {v: [] for v in variants}
         published: list[float] = []
+        paired: dict[tuple[bool, str], list[float]] = {v: [] for v in variants}
         for _ in range(rounds):
-            for cache, amp in variants:
-                times[(cache, amp)] += step_times(wf, vgg, x_in, ref, start, steps, cache, amp)
-            published += published_step_times(g_plain, vgg, x_in, ref, start, steps)
+            this_round = {v: statistics.median(step_times(wf, vgg, x_in, ref, start, steps, *v)) for v in variants}
+            pub_round = published_step_times(g_plain, vgg, x_in, ref, start, steps)
+            published += pub_round
+            for v, t in this_round.items():
+                times[v].append(t)
+                paired[v].append(statistics.median(pub_round) / t)  # same round: same machine speed
         med = {v: statistics.median(t) for v, t in times.items()}
         pub = statistics.median(published)
         gflop = step_gflop(wf, vgg, x_in, ref, start, cache=True)
@@ -114,7 +118,11 @@ def bench_steps(resolutions: list[int], steps: int, rounds: int) -> dict:
             "s_per_step_published": round(pub, 4),
             "speedup_vs_published": {f"{'cached' if c else 'uncached'}_{'fp32' if a == 'none' else 'bf16'}":
                                      round(pub / s, 3) for (c, a), s in med.items()},
-            "steps_timed_per_variant": len(times[variants[0]]),
+            "speedup_vs_published_per_round": {
+                f"{'cached' if c else 'uncached'}_{'fp32' if a == 'none' else 'bf16'}":
+                    {"median": round(statistics.median(r), 3), "min": round(min(r), 3), "max": round(max(r), 3)}
+                for (c, a), r in paired.items()},
+            "rounds": rounds, "steps_timed_per_round": steps,
         }
     return out
 
@@ -140,6 +148,21 @@ def bench_fast_decode(resolution: int, rounds: int) -> dict:
         err = float((fast(start) - g.decode(content, start)).abs().max())
     return {"resolution": resolution, "s_fwd_bwd": {k: round(v, 4) for k, v in med.items()},
             "speedup": round(med["generator_decode"] / med["fast_decode"], 3), "max_abs_difference": err}
+
+
+class PublishedStep:
+    """The published 256 px optimisation step as a yardstick of the machine's speed, timed just
+    before and after a measurement that has no published counterpart of its own."""
+
+    def __init__(self):
+        wf = paper_workflow(256)
+        self.g, self.vgg = plain_generator(wf.generators[-1]), random_perceptual()
+        self.x_in, self.ref = torch.rand(1, 3, 256, 256) * 2 - 1, artwork(256)
+        with torch.no_grad():
+            self.start = wf.adain_vector(1, wf.encode(1, self.ref)[0])
+
+    def __call__(self) -> float:
+        return statistics.median(published_step_times(self.g, self.vgg, self.x_in, self.ref, self.start, 2))
 
 
 def bench_reconstruction(resolution: int, steps: int) -> dict:
@@ -182,10 +205,12 @@ def main() -> None:
     p.add_argument("--quick", action="store_true", help="short run: fewer steps, reconstruction at T=20")
     p.add_argument("--resolutions", type=int, nargs="+", default=[64, 128, 256])
     p.add_argument("--threads", type=int, help="torch threads (default: torch's choice)")
+    p.add_argument("--rounds", type=int, help="rounds of optimisation steps per resolution (default 4; 1 with --quick)")
+    p.add_argument("--steps-only", action="store_true", help="time the optimisation steps only")
     a = p.parse_args()
     if a.threads:
         torch.set_num_threads(a.threads)
-    steps, rounds = (2, 1) if a.quick else (3, 2)
+    steps, rounds = (2, a.rounds or 1) if a.quick else (3, a.rounds or 4)
     t0 = time.perf_counter()
     result = {
         "benchmark": "edit_speed", "torch": torch.__version__, "threads": torch.get_num_threads(),
@@ -193,14 +218,21 @@ def main() -> None:
         "conv_throughput_at_start": conv_throughput(),
         "generator": "paper size (width 64, 4 AdaIN blocks, AdaIN vector 4096)", "perceptual": "VGG16 (random init)",
         "optimisation_step": bench_steps(a.resolutions, steps, rounds),
-        "decoder_fwd_bwd_256px": bench_fast_decode(256, 2 if a.quick else 3),
-        "reconstruction": bench_reconstruction(128, 20 if a.quick else 150),
-        "edit_round_trip": bench_edits(256, 2 if a.quick else 5),
     }
     at256 = result["optimisation_step"].get("256px")
     if at256:
         result["step_256px_s_when_published_takes_0.97s"] = {
             k: round(PUBLISHED_STEP_256_S / v, 3) for k, v in at256["speedup_vs_published"].items()}
+    if not a.steps_only:
+        result["decoder_fwd_bwd_256px"] = bench_fast_decode(256, 2 if a.quick else 3)
+        yardstick = PublishedStep()
+        for name, run in (("reconstruction", lambda: bench_reconstruction(128, 20 if a.quick else 150)),
+                          ("edit_round_trip", lambda: bench_edits(256, 2 if a.quick else 5))):
+            before = yardstick()
+            res = run()
+            res["published_256px_step_s_before_after"] = [round(before, 3), round(after := yardstick(), 3)]
+            res["speed_factor_to_published_0.97s"] = round(PUBLISHED_STEP_256_S / statistics.mean([before, after]), 3)
+            result[name] = res
     result["conv_throughput_at_end"] = conv_throughput()
     result["load_average_at_end"] = os.getloadavg()
     result["total_seconds"] = round(time.perf_counter() - t0, 1)

@@ -223,3 +223,27 @@ def test_perceptual_loss_under_bf16_channels_last_stays_close_to_float32(vgg):
         got = loss(x.contiguous(memory_format=cl), y_features=feats)
     assert got.dtype == torch.float32
     torch.testing.assert_close(got, want, rtol=3e-2, atol=0)
+
+
+def test_mean_squared_distance_gradcheck_broadcast_and_plain_formula():
+    torch.manual_seed(0)
+    x = torch.randn(3, 4, 5, 6, dtype=torch.float64, requires_grad=True)
+    y = torch.randn(1, 4, 5, 6, dtype=torch.float64, requires_grad=True)
+    assert torch.autograd.gradcheck(vgg_module._mean_square_distance, (x, y))
+    plain = lambda a, b: (a - b).square().flatten(1).mean(1)  # noqa: E731
+    for dtype, fmt, tol in ((torch.float32, torch.contiguous_format, 1e-6),
+                            (torch.float32, torch.channels_last, 1e-6), (torch.bfloat16, torch.channels_last, 1e-2)):
+        a = torch.randn(2, 8, 16, 16).to(dtype).contiguous(memory_format=fmt).requires_grad_(True)
+        b = torch.randn(1, 8, 16, 16).to(dtype).contiguous(memory_format=fmt)
+        got = vgg_module._mean_square_distance(a, b)
+        assert got.dtype == torch.float32
+        torch.testing.assert_close(got, plain(a.double(), b.double()).float(), rtol=tol, atol=0)
+        (grad,) = torch.autograd.grad(got.sum(), a)
+        assert grad.is_contiguous(memory_format=fmt)
+        torch.testing.assert_close(grad.double(), 2 * (a - b).double() / a[0].numel(), rtol=tol, atol=1e-6)
+
+
+def test_mean_squared_distance_of_float16_does_not_overflow():
+    x = torch.full((1, 64, 64, 64), 300.0, dtype=torch.float16)
+    got = vgg_module._mean_square_distance(x, torch.zeros_like(x))
+    assert torch.isfinite(got).all() and abs(float(got) - 300.0 ** 2) / 300.0 ** 2 < 1e-3

@@ -12,9 +12,9 @@ from pathlib import Path
 
 import torch
 from torch import Tensor, nn
+from torch.autograd.function import once_differentiable
 
 from ..errors import CheckpointError, WeightsNotFoundError
-from .norm import stat_sum
 
 VGG16_FILENAME = "vgg16-397923af.pth"
 VGG16_URL = "https://download.pytorch.org/models/vgg16-397923af.pth"
@@ -163,16 +163,39 @@ class PerceptualLoss(nn.Module):
         for name in self.layers:
             if name not in fy:
                 raise KeyError(f"target features lack layer {name!r}")
-            per_sample = per_sample + _mean_square(fx[name] - fy[name].to(fx[name].dtype))
+            per_sample = per_sample + _mean_square_distance(fx[name], fy[name].to(fx[name].dtype))
         per_sample = per_sample / len(self.layers)
         return per_sample if reduction == "none" else per_sample.mean()
 
 
-def _mean_square(diff: Tensor) -> Tensor:
-    """Per-sample mean of ``diff²`` with a float32 result: summed per channel as the norms sum their
-    statistics (no float32 copy of a bf16 feature map), then across channels in float32."""
-    per_channel = stat_sum(diff.square(), tuple(range(2, diff.dim()))).float()
-    return per_channel.flatten(1).sum(1) / diff[0].numel()
+class _MeanSquaredDistance(torch.autograd.Function):
+    """Per-sample mean of ``(x - y)²`` in float32 (float64 for float64): one pass over the difference forward (a norm,
+    accumulated in float32 by torch) and one backward, where the autograd of the plain formula
+    makes three more passes over every full-size feature map. float16 takes a float32 norm, as its
+    result could overflow."""
+
+    @staticmethod
+    def forward(ctx, x: Tensor, y: Tensor) -> Tensor:
+        diff = x - y
+        ctx.save_for_backward(diff)
+        ctx.y_shape = y.shape
+        dtype = torch.float32 if diff.dtype == torch.float16 else None
+        norm = torch.linalg.vector_norm(diff, dim=tuple(range(1, diff.dim())), dtype=dtype)
+        norm = norm.to(torch.promote_types(norm.dtype, torch.float32))
+        return norm.square() / diff[0].numel()
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx, grad: Tensor):
+        (diff,) = ctx.saved_tensors
+        scale = (grad * (2 / diff[0].numel())).to(diff.dtype).view(-1, *(1,) * (diff.dim() - 1))
+        gx = diff * scale
+        gy = -gx.sum_to_size(ctx.y_shape) if ctx.needs_input_grad[1] else None
+        return gx if ctx.needs_input_grad[0] else None, gy
+
+
+def _mean_square_distance(x: Tensor, y: Tensor) -> Tensor:
+    return _MeanSquaredDistance.apply(x, y)
 
 
 def _describe_lookup(argument: str | None, env: str, hub_file: Path) -> str:
