@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import functools
 import json
 import os
 import platform
@@ -84,12 +85,13 @@ def time_preset(name: str, amps: list[str], layouts: list[str], batch_size: int,
             cl = layout == "nhwc"
             model, cfg, wf, disc, opt_g, opt_d = make(name, channels_last=cl)
             stages = batch(model, batch_size, channels_last=cl)
-            variants[(amp, layout)] = (model, lambda step, a=(wf, disc, opt_g, opt_d, stages), c=cfg, amp=amp:
-                                       iteration(*a, step, c, amp))
+            variants[(amp, layout)] = (model, functools.partial(iteration, wf, disc, opt_g, opt_d, stages,
+                                                                cfg=cfg, amp=amp))
     if reference:
         model, cfg, wf, disc, _, _ = make(name, channels_last=False)
-        trainer, stages = ReferenceTrainer(wf, disc, cfg.lr, (cfg.beta1, cfg.beta2)), batch(model, batch_size, channels_last=False)
-        variants[("none", "published")] = (model, lambda step, t=trainer, s=stages: t.step(s))
+        trainer = ReferenceTrainer(wf, disc, cfg.lr, (cfg.beta1, cfg.beta2))
+        stages = batch(model, batch_size, channels_last=False)
+        variants[("none", "published")] = (model, lambda _step: trainer.step(stages))
     times: dict[tuple[str, str], list[float]] = {v: [] for v in variants}
     for step in range(warmup + iters):
         for key, (_, run) in variants.items():
