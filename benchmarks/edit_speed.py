@@ -82,6 +82,11 @@ def step_gflop(wf: Workflow, vgg, x_in: torch.Tensor, ref: torch.Tensor, start: 
     return counter.get_total_flops() / 1e9
 
 
+def _label(variant: tuple[bool, str]) -> str:
+    cache, amp = variant
+    return f"{'cached' if cache else 'uncached'}_{'fp32' if amp == 'none' else 'bf16'}"
+
+
 def bench_steps(resolutions: list[int], steps: int, rounds: int) -> dict:
     vgg = random_perceptual()
     variants = [(cache, amp) for cache in (True, False) for amp in ("none", "bf16")]
@@ -110,18 +115,15 @@ def bench_steps(resolutions: list[int], steps: int, rounds: int) -> dict:
             "gflop_per_step_cached": round(gflop, 1),
             "gflop_per_step_uncached": round(step_gflop(wf, vgg, x_in, ref, start, cache=False), 1),
             "achieved_gflop_per_s_cached_fp32": round(gflop / med[(True, "none")], 1),
-            "s_per_step": {f"{'cached' if c else 'uncached'}_{'fp32' if a == 'none' else 'bf16'}": round(s, 4)
-                           for (c, a), s in med.items()},
+            "s_per_step": {_label(v): round(s, 4) for v, s in med.items()},
             "cache_speedup_fp32": round(med[(False, "none")] / med[(True, "none")], 3),
             "cache_speedup_bf16": round(med[(False, "bf16")] / med[(True, "bf16")], 3),
             "bf16_speedup_cached": round(med[(True, "none")] / med[(True, "bf16")], 3),
             "s_per_step_published": round(pub, 4),
-            "speedup_vs_published": {f"{'cached' if c else 'uncached'}_{'fp32' if a == 'none' else 'bf16'}":
-                                     round(pub / s, 3) for (c, a), s in med.items()},
+            "speedup_vs_published": {_label(v): round(pub / s, 3) for v, s in med.items()},
             "speedup_vs_published_per_round": {
-                f"{'cached' if c else 'uncached'}_{'fp32' if a == 'none' else 'bf16'}":
-                    {"median": round(statistics.median(r), 3), "min": round(min(r), 3), "max": round(max(r), 3)}
-                for (c, a), r in paired.items()},
+                _label(v): {"median": round(statistics.median(r), 3), "min": round(min(r), 3), "max": round(max(r), 3)}
+                for v, r in paired.items()},
             "rounds": rounds, "steps_timed_per_round": steps,
         }
     return out

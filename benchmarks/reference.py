@@ -35,7 +35,8 @@ def plain_generator(g: AdaINGenerator) -> AdaINGenerator:
 
 
 class ReferenceTrainer:
-    """One generation-training iteration of every stage, scheduled as the published code does."""
+    """One generation-training iteration of every stage, scheduled as the published code does.
+    Takes over ``wf``: its generators are replaced by plain copies."""
 
     def __init__(self, wf: Workflow, disc: Discriminators, lr: float, betas: tuple[float, float]):
         wf.generators = nn.ModuleList(plain_generator(g) for g in wf.generators)

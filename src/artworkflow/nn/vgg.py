@@ -169,10 +169,10 @@ class PerceptualLoss(nn.Module):
 
 
 class _MeanSquaredDistance(torch.autograd.Function):
-    """Per-sample mean of ``(x - y)²`` in float32 (float64 for float64): one pass over the difference forward (a norm,
-    accumulated in float32 by torch) and one backward, where the autograd of the plain formula
-    makes three more passes over every full-size feature map. float16 takes a float32 norm, as its
-    result could overflow."""
+    """Per-sample mean of ``(x - y)²`` in float32 (float64 for float64): one pass over the
+    difference forward (a norm, accumulated in float32 by torch) and one backward, where the
+    autograd of the plain formula makes three more passes over every full-size feature map.
+    float16 takes a float32 norm, as its result could overflow."""
 
     @staticmethod
     def forward(ctx, x: Tensor, y: Tensor) -> Tensor:
