@@ -5,7 +5,8 @@ from artworkflow.editing.fastdecode import prepare_decoder
 from artworkflow.nn.generator import AdaINGenerator
 
 
-@pytest.mark.parametrize("cin,cout,width,n_res,size", [(1, 3, 8, 2, (32, 32)), (3, 1, 8, 1, (24, 40))])
+@pytest.mark.parametrize("cin,cout,width,n_res,size", [(1, 3, 8, 2, (32, 32)), (3, 1, 8, 1, (24, 40)),
+                                                     (1, 3, 32, 1, (24, 40))])  # Winograd phase convolutions
 def test_fast_decode_matches_generator(cin, cout, width, n_res, size):
     torch.manual_seed(0)
     g = AdaINGenerator(cin, cout, width, nz=4, n_res=n_res, mlp_dim=16)

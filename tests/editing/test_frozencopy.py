@@ -1,8 +1,9 @@
 import torch
 
-from artworkflow.editing.adain_opt import optimize_stage
+from artworkflow.editing.adain_opt import optimize_stage, stage_objective
 from artworkflow.editing.frozencopy import frozen_copy
 from artworkflow.nn.generator import AdaINGenerator
+from artworkflow.nn.winograd import WinogradConv2d
 
 
 def _generator() -> AdaINGenerator:
@@ -46,3 +47,26 @@ def test_bf16_optimisation_with_the_copy_stays_close_to_float32():
     assert h16[-1].item() < h16[0].item()
     torch.testing.assert_close(h16, h32, rtol=2e-2, atol=0)
     assert v16.dtype == torch.float32
+
+
+def test_float32_copy_of_a_wide_generator_runs_winograd_and_optimises_like_the_original():
+    """From 128 channels the float32 copy's 3×3 convolutions (and the decoder's upsampling phase
+    convolutions) run as Winograd F(4×4, 3×3); the optimisation follows the plain networks'."""
+    torch.manual_seed(2)
+    g = AdaINGenerator(1, 3, 32, nz=4, n_res=1, mlp_dim=16).requires_grad_(False).eval()
+    twin = frozen_copy(g, "none")
+    assert isinstance(twin.res[0].conv1, WinogradConv2d) and isinstance(twin.content[3].body[0][1], WinogradConv2d)
+    assert isinstance(g.res[0].conv1, torch.nn.Conv2d)
+    x, ref = torch.rand(1, 1, 32, 32) * 2 - 1, torch.rand(1, 3, 32, 32) * 2 - 1
+    start = g.adain_vector(torch.randn(1, 4))
+    z = torch.randn(1, 4)
+    with torch.no_grad():
+        torch.testing.assert_close(twin(x, z), g(x, z), rtol=0, atol=1e-5)
+    delta = torch.zeros_like(start, requires_grad=True)
+    loss_w, _ = stage_objective(g, x, ref)(start + delta)
+    (grad_w,) = torch.autograd.grad(loss_w.sum(), delta)
+    delta_p = delta.detach().clone().requires_grad_(True)
+    loss_p = (g.decode(g.encode_content(x), start + delta_p) - ref).abs().mean()
+    (grad_p,) = torch.autograd.grad(loss_p, delta_p)
+    torch.testing.assert_close(loss_w, loss_p.view(1), rtol=1e-5, atol=0)
+    torch.testing.assert_close(grad_w, grad_p, rtol=1e-4, atol=1e-8)

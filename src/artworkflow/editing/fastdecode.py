@@ -5,7 +5,8 @@ Exact rewrites of ``AdaINGenerator.decode`` for a fixed content code:
 * the first convolution of the first AdaIN block sees only the content code, so its instance-normalised
   output is computed once;
 * the phase kernels of the upsampling convolutions (``nn.upsample``) are computed once per weight
-  version instead of at every decode.
+  version instead of at every decode, and in float32 run as Winograd convolutions (``nn.winograd``)
+  when they are wide enough.
 
 Results match ``decode`` to float rounding, not bit for bit.
 """
@@ -22,21 +23,24 @@ from ..nn.norm import adain
 from ..nn.generator import AdaINGenerator
 from ..nn.layout import memory_format
 from ..nn.upsample import fused_layers, phase_weights, upsample_conv5
+from ..nn.winograd import WinogradConv2d, winograd_pays
 
-_PHASES: "weakref.WeakKeyDictionary[nn.Conv2d, tuple[tuple[int, int], Tensor, Tensor | None]]" = \
-    weakref.WeakKeyDictionary()
+_Phases = tuple[Tensor, Tensor | None, "WinogradConv2d | None"]
+_PHASES: "weakref.WeakKeyDictionary[nn.Conv2d, tuple[tuple[int, int], _Phases]]" = weakref.WeakKeyDictionary()
 
 
-def _cached_phase_weights(conv: nn.Conv2d) -> tuple[Tensor, Tensor | None]:
-    """Phase kernels of a convolution, recomputed only when its weights change (an optimizer step or
-    a load bumps the tensor's version), so every edit of a session does not pay for them again."""
+def _cached_phases(conv: nn.Conv2d) -> _Phases:
+    """Phase kernels of a convolution (and their Winograd form when wide enough), recomputed only
+    when its weights change (an optimizer step or a load bumps the tensor's version), so every edit
+    of a session does not pay for them again."""
     key = (conv.weight._version, conv.weight.data_ptr())
     hit = _PHASES.get(conv)
     if hit is None or hit[0] != key:
         with torch.no_grad():
-            hit = (key, *phase_weights(conv.weight.detach(), None if conv.bias is None else conv.bias.detach()))
+            pw, pb = phase_weights(conv.weight.detach(), None if conv.bias is None else conv.bias.detach())
+        hit = (key, (pw, pb, WinogradConv2d(pw, pb) if winograd_pays(pw) else None))
         _PHASES[conv] = hit
-    return hit[1], hit[2]
+    return hit[1]
 
 
 class _UpConv:
@@ -44,12 +48,12 @@ class _UpConv:
 
     def __init__(self, conv: nn.Conv2d):
         self.weight, self.bias = conv.weight.detach(), None if conv.bias is None else conv.bias.detach()
-        self.phases = _cached_phase_weights(conv)
+        self.pw, self.pb, self.winograd = _cached_phases(conv)
 
     def __call__(self, v: Tensor) -> Tensor:
-        pw, pb = self.phases
-        return upsample_conv5(v, self.weight.to(v.dtype), None if self.bias is None else self.bias.to(v.dtype),
-                              (pw.to(v.dtype), None if pb is None else pb.to(v.dtype)))
+        dtype = v.dtype
+        return upsample_conv5(v, self.weight.to(dtype), None if self.bias is None else self.bias.to(dtype),
+                              (self.pw.to(dtype), None if self.pb is None else self.pb.to(dtype)), self.winograd)
 
 
 def prepare_decoder(generator: AdaINGenerator, content: Tensor) -> Callable[[Tensor], Tensor]:

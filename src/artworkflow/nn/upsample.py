@@ -6,6 +6,7 @@ one only on the outermost output rows and columns; those are recomputed with the
 strips. Equal to the plain form up to float rounding (summed taps reorder additions)."""
 from __future__ import annotations
 
+import functools
 from typing import Callable
 
 import torch
@@ -54,14 +55,18 @@ def _reflect_upsampled_index(n: int, device: torch.device) -> Tensor:
 
 
 def upsample_conv5(x: Tensor, weight: Tensor, bias: Tensor | None,
-                   phases: tuple[Tensor, Tensor | None] | None = None) -> Tensor:
+                   phases: tuple[Tensor, Tensor | None] | None = None,
+                   phase_conv: Callable[[Tensor], Tensor] | None = None) -> Tensor:
     """``conv5x5(reflect_pad2(upsample_nearest2(x)))``; ``phases`` may carry precomputed
-    ``phase_weights`` when the weights are frozen."""
+    ``phase_weights`` when the weights are frozen, and ``phase_conv`` a replacement for the
+    unpadded convolution with them (editing's Winograd form)."""
     h, w = x.shape[-2:]
-    pw, pb = phase_weights(weight, bias) if phases is None else phases
     with torch.autocast(x.device.type, enabled=False):
         padded = F.pad(x, (1, 1, 1, 1), mode="replicate")
-    y = interleave_phases(F.conv2d(padded, pw, pb))
+    if phase_conv is None:
+        pw, pb = phase_weights(weight, bias) if phases is None else phases
+        phase_conv = functools.partial(F.conv2d, weight=pw, bias=pb)
+    y = interleave_phases(phase_conv(padded))
     rows, cols = _reflect_upsampled_index(h, x.device), _reflect_upsampled_index(w, x.device)
     edge_rows, edge_cols = torch.cat([rows[:5], rows[-5:]]), torch.cat([cols[:5], cols[-5:]])
     src = grad_in_layout(x)
