@@ -34,7 +34,7 @@ from machine import conv_throughput
 from reference import MODE_SEEKING, ReferenceTrainer
 
 SPEC = WorkflowSpec("bench", (StageSpec("sketch", 1), StageSpec("flat", 3), StageSpec("final", 3)))
-PUBLISHED_PAPER_S = 15.0  # the published implementation's fp32 paper-preset iteration on this machine (issue)
+PUBLISHED_PAPER_S = 15.0  # the published implementation's fp32 paper-preset iteration on the reference machine
 
 
 def make(preset_name: str, seed: int = 0, channels_last: bool = True):
