@@ -156,7 +156,7 @@ class WinogradConv2d(nn.Module):
 
     def input_gradient_kernels(self) -> Tensor:
         """The transformed kernel of the input gradient, made on the first backward pass."""
-        if self._u_grad is None or self._u_grad.device != self.u.device:
+        if self._u_grad is None or (self._u_grad.device, self._u_grad.dtype) != (self.u.device, self.u.dtype):
             self._u_grad = kernel_transform(self.weight.flip(2, 3).transpose(0, 1))
         return self._u_grad
 
