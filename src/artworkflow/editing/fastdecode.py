@@ -50,10 +50,14 @@ class _UpConv:
         self.weight, self.bias = conv.weight.detach(), None if conv.bias is None else conv.bias.detach()
         self.pw, self.pb, self.winograd = _cached_phases(conv)
 
+    def _phase_conv(self, padded: Tensor) -> Tensor:
+        dtype = padded.dtype
+        return F.conv2d(padded, self.pw.to(dtype), None if self.pb is None else self.pb.to(dtype))
+
     def __call__(self, v: Tensor) -> Tensor:
         dtype = v.dtype
         return upsample_conv5(v, self.weight.to(dtype), None if self.bias is None else self.bias.to(dtype),
-                              (self.pw.to(dtype), None if self.pb is None else self.pb.to(dtype)), self.winograd)
+                              self._phase_conv if self.winograd is None else self.winograd)
 
 
 def prepare_decoder(generator: AdaINGenerator, content: Tensor) -> Callable[[Tensor], Tensor]:

@@ -55,16 +55,15 @@ def _reflect_upsampled_index(n: int, device: torch.device) -> Tensor:
 
 
 def upsample_conv5(x: Tensor, weight: Tensor, bias: Tensor | None,
-                   phases: tuple[Tensor, Tensor | None] | None = None,
                    phase_conv: Callable[[Tensor], Tensor] | None = None) -> Tensor:
-    """``conv5x5(reflect_pad2(upsample_nearest2(x)))``; ``phases`` may carry precomputed
-    ``phase_weights`` when the weights are frozen, and ``phase_conv`` a replacement for the
-    unpadded convolution with them (editing's Winograd form)."""
+    """``conv5x5(reflect_pad2(upsample_nearest2(x)))``. ``phase_conv`` may stand in for the
+    unpadded convolution with ``phase_weights(weight, bias)`` when the weights are frozen (editing
+    computes those kernels once)."""
     h, w = x.shape[-2:]
     with torch.autocast(x.device.type, enabled=False):
         padded = F.pad(x, (1, 1, 1, 1), mode="replicate")
     if phase_conv is None:
-        pw, pb = phase_weights(weight, bias) if phases is None else phases
+        pw, pb = phase_weights(weight, bias)
         phase_conv = functools.partial(F.conv2d, weight=pw, bias=pb)
     y = interleave_phases(phase_conv(padded))
     rows, cols = _reflect_upsampled_index(h, x.device), _reflect_upsampled_index(w, x.device)
