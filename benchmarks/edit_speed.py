@@ -25,7 +25,7 @@ import torch
 from torch.utils.flop_counter import FlopCounterMode
 
 from artworkflow.config import ModelConfig, StageSpec, WorkflowSpec, preset, replace
-from artworkflow.editing.adain_opt import frozen, optimize_stage, reconstruct, stage_objective
+from artworkflow.editing.adain_opt import frozen, optimize_stage, reconstruct, resolve_amp, stage_objective
 from artworkflow.editing.fastdecode import prepare_decoder
 from artworkflow.editing.perceptual import random_perceptual
 from artworkflow.editing.session import EditSession
@@ -250,6 +250,7 @@ def main() -> None:
         "cpu": platform.processor() or platform.machine(), "load_average_at_start": os.getloadavg(),
         "conv_throughput_at_start": conv_throughput(),
         "generator": "paper size (width 64, 4 AdaIN blocks, AdaIN vector 4096)", "perceptual": "VGG16 (random init)",
+        "editing_default_precision_here": resolve_amp("auto", torch.device("cpu")),  # what `edit --amp auto` runs
         "optimisation_step": bench_steps(a.resolutions, steps, rounds),
     }
     at256 = result["optimisation_step"].get("256px")

@@ -123,7 +123,7 @@ def _evaluate(a: argparse.Namespace) -> None:
     evaluate(a.model, a.data, a.out, variants=a.variants, steps=a.steps, trials=a.trials, limit=a.limit,
              reference_limit=a.reference_limit,
              perceptual=perceptual, inception=optional_inception(a.inception_weights), device=a.device,
-             seed=a.seed)
+             seed=a.seed, amp=a.amp)
     print(f"wrote {Path(a.out) / 'results.md'} and results.json")
 
 
@@ -191,6 +191,8 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--inception-weights")
     ev.add_argument("--seed", type=int, default=0)
     ev.add_argument("--device", default="cpu")
+    ev.add_argument("--amp", choices=["none", "bf16", "auto"], default="none",
+                    help="precision of optimisation and rendering (default float32: tables that do not depend on the machine)")
 
     d = sub.add_parser("demo", help="build data, train a tiny model for a few minutes, write sample pages")
     d.add_argument("--out", default="runs/demo")

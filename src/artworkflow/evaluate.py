@@ -21,7 +21,7 @@ import torch
 from torch import Tensor
 
 from .data.dataset import StageDataset
-from .editing.adain_opt import Reconstruction, reconstruct
+from .editing.adain_opt import Reconstruction, reconstruct, resolve_amp, stage_renderer
 from .errors import WeightsNotFoundError
 from .metrics.swd import sliced_wasserstein
 from .workflow import Workflow
@@ -62,19 +62,22 @@ def load_split(data: str | os.PathLike, split: str, resolution: int, limit: int 
 
 
 @torch.no_grad()
-def resample_random_stage(wf: Workflow, rec: Reconstruction, seed: int) -> tuple[list[Tensor], Tensor]:
+def resample_random_stage(wf: Workflow, rec: Reconstruction, seed: int,
+                          amp: str = "none") -> tuple[list[Tensor], Tensor]:
     """Re-sample z of one random generation stage per image; later stages keep their optimised
-    vectors. Returns the edited stages and the chosen generation-stage index per image."""
+    vectors and earlier stages stay as they were. Returns the edited stages and the chosen
+    generation-stage index per image."""
     g = torch.Generator().manual_seed(seed)
     batch = rec.artwork.shape[0]
     n_gen = wf.n_stages - 1
-    chosen = torch.randint(0, n_gen, (batch,), generator=g)
+    chosen = torch.randint(0, n_gen, (batch,), generator=g).to(rec.artwork.device)
     z_new = torch.randn(batch, wf.model_config.nz, generator=g).to(rec.artwork.device)
     stages = [rec.stages[0]]
     for i, gen in enumerate(wf.generators):
-        vec = torch.where((chosen == i).to(rec.artwork.device)[:, None], gen.adain_vector(z_new), rec.adain[i])
-        stages.append(gen.decode(gen.encode_content(stages[-1]), vec))
-    return stages, chosen
+        vec = torch.where((chosen == i)[:, None], gen.adain_vector(z_new), rec.adain[i])
+        drawn = stage_renderer(gen, stages[-1], amp)(vec)
+        stages.append(torch.where((chosen <= i)[:, None, None, None], drawn, rec.stages[i + 1]))
+    return stages, chosen.cpu()
 
 
 @torch.no_grad()
@@ -96,10 +99,12 @@ def _mean_std(values: list[float]) -> tuple[float, float]:
 def evaluate(model: str | os.PathLike, data: str | os.PathLike, out: str | os.PathLike, *,
              variants: list[str] | None = None, steps: int = 150, trials: int = 5, limit: int | None = None,
              reference_limit: int | None = 2000, perceptual=None, inception: torch.nn.Module | None = None,
-             device: str = "cpu", seed: int = 0,
+             device: str = "cpu", seed: int = 0, amp: str = "none",
              log: Callable[[str], None] = print) -> list[dict[str, Any]]:
-    """Run both tables; write ``results.json`` and ``results.md`` into ``out``; return the rows."""
+    """Run both tables; write ``results.json`` and ``results.md`` into ``out``; return the rows.
+    ``amp`` is the precision of the optimisation and the rendering (see ``reconstruct``)."""
     wf = Workflow.from_pretrained(model, map_location=device)
+    amp = resolve_amp(amp, wf.device)
     res = wf.model_config.resolution
     test = load_split(data, "test", res, limit)
     train_final = load_split(data, "train", res, reference_limit)[-1]
@@ -110,13 +115,13 @@ def evaluate(model: str | os.PathLike, data: str | os.PathLike, out: str | os.Pa
         method, reg = VARIANTS[name]
         log(f"evaluate: {name} ({method}, regularization={reg}) on {artwork.shape[0]} test images")
         rec = reconstruct(wf, artwork, method=method, regularization=reg, steps=steps,
-                          perceptual=perceptual, progress=True)
+                          perceptual=perceptual, amp=amp, progress=True)
         row: dict[str, Any] = {"variant": name, "method": method, "regularization": reg,
                                "l1": rec.l1_after, "l1_before": rec.l1_before}
         row.update({f"recon_{k}": v for k, v in realism(rec.stages[-1], seed).items()})
         edits: dict[str, list[float]] = {}
         for t in range(trials):
-            edited, chosen = resample_random_stage(wf, rec, seed * 1000 + t)
+            edited, chosen = resample_random_stage(wf, rec, seed * 1000 + t, amp)
             for k, v in realism(edited[-1], seed + t).items():
                 edits.setdefault(f"edit_{k}", []).append(v)
             edits.setdefault("preservation_l1", []).append(stage_preservation(wf, rec.stages, edited[-1], chosen))
@@ -127,7 +132,7 @@ def evaluate(model: str | os.PathLike, data: str | os.PathLike, out: str | os.Pa
                                     "test_images": int(artwork.shape[0]),
                                     "reference_images": int(train_final.shape[0]),
                                     "perceptual": "vgg16" if perceptual is not None else "none",
-                                    "fid": inception is not None})
+                                    "fid": inception is not None, "amp": amp})
     return rows
 
 
@@ -147,7 +152,8 @@ def write_results(out: Path, rows: list[dict[str, Any]], meta: dict[str, Any]) -
                   + f" {r['preservation_l1_mean']:.4f} ± {r['preservation_l1_std']:.4f} |")
     text = (f"# Evaluation\n\nModel `{meta['model']}`, data `{meta['data']}`: {meta['test_images']} test images, "
             f"{meta['reference_images']} real training images as the realism reference, T = {meta['steps']}, "
-            f"perceptual term: {meta['perceptual']}, {meta['trials']} edit trials.\n\n"
+            f"perceptual term: {meta['perceptual']}, precision: {meta.get('amp', 'none')}, "
+            f"{meta['trials']} edit trials.\n\n"
             "## Table 1: reconstruction\n\n" + "\n".join(t1) +
             "\n\n## Table 2: editing (re-sample z at a random stage)\n\n" + "\n".join(t2) + "\n")
     (out / "results.md").write_text(text)

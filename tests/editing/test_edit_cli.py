@@ -6,6 +6,7 @@ import torch
 
 from artworkflow import cli
 from artworkflow.data.images import save_image
+from artworkflow.editing.adain_opt import resolve_amp
 from artworkflow.workflow import Workflow
 
 MODULE = "artworkflow.editing.commands"
@@ -37,6 +38,7 @@ def test_edit_writes_stages_metrics_and_page(main, tiny_run, test_items, tmp_pat
     metrics = json.loads((out / "metrics.json").read_text())
     assert metrics["l1_before"] > 0 and metrics["l1_after"] > 0 and metrics["perceptual"] == "none"
     assert metrics["regularization"] == 1e-3 and metrics["method"] == "adain"
+    assert metrics["amp"] == resolve_amp("auto", torch.device("cpu"))  # what "auto" chose, not "auto"
     assert metrics["edits"] == ["resample flat (seed 3)", "set image of sketch"]
     page = (out / "index.html").read_text()
     for f in ("inferred.png", "before.png", "after.png", "edit-1.png", "edit-2.png", "workflow.gif"):

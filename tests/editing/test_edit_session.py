@@ -19,9 +19,31 @@ def test_session_starts_from_the_reconstruction(session, workflow):
     rec = session.reconstruction
     assert len(session.stages) == workflow.n_stages and len(session.adain) == workflow.n_stages - 1
     assert torch.equal(session.stages[0], rec.inferred[0])
-    for a, b in zip(session.stages, rec.stages):
-        torch.testing.assert_close(a, b, atol=1e-4, rtol=0)
+    assert same(session.stages, rec.stages)
     assert session.history == ["reconstruct"] and not session.can_undo
+
+
+@pytest.mark.parametrize("amp", ["none", "bf16"])
+def test_session_shows_what_the_reconstruction_measured(workflow, artwork, amp):
+    """In either precision the session's images are the reconstruction's, bit for bit, and the
+    reported ℓ1 is that of the image the session shows."""
+    s = EditSession.from_artwork(workflow, artwork[0], steps=2, amp=amp)
+    rec = s.reconstruction
+    assert s.amp == amp and same(s.stages, rec.stages)
+    assert rec.l1_after == float((s.stages[-1] - artwork[:1]).abs().mean())
+    with torch.no_grad():
+        fp32 = workflow.generate(rec.inferred[0], adain=rec.adain)[-1]
+    error = float((s.stages[-1] - fp32).abs().max())
+    assert error < 1e-4 if amp == "none" else 1e-4 < error < 0.1
+
+
+def test_auto_precision_follows_the_hardware(workflow, artwork, monkeypatch):
+    import artworkflow.editing.adain_opt as opt
+    for native, expected in ((True, "bf16"), (False, "none")):
+        monkeypatch.setattr(opt, "native_bf16", lambda device, native=native: native)
+        assert EditSession.from_artwork(workflow, artwork[0], steps=1).amp == expected
+    with pytest.raises(ConfigError, match="amp must be one of"):
+        EditSession.from_artwork(workflow, artwork[0], steps=1, amp="fp8")
 
 
 def test_resample_changes_only_that_stage_and_later(session):

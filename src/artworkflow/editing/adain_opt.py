@@ -24,7 +24,7 @@ from .perceptual import LAMBDA_P
 
 METHODS = ("adain", "none", "z")
 OPTIMIZERS = ("adam", "sgd")
-AMP_CHOICES = ("none", "bf16")
+AMP_CHOICES = ("none", "bf16", "auto")
 
 StepCallback = Callable[[int, Tensor], None]
 """Called after every step with (step index, per-sample loss of the vector before that step)."""
@@ -86,9 +86,28 @@ def frozen(*modules: nn.Module) -> Iterator[None]:
             p.requires_grad_(f)
 
 
-def autocast(amp: str, device: torch.device) -> contextlib.AbstractContextManager:
+def native_bf16(device: torch.device) -> bool:
+    """Whether ``device`` computes in bf16 natively (AMX or AVX-512 BF16 on the CPU), where bf16
+    editing at paper size is about 1.7× faster than float32 and reconstructs as closely."""
+    if device.type == "cuda":
+        return torch.cuda.is_bf16_supported()
+    if device.type == "cpu":
+        return any(getattr(torch.cpu, name, lambda: False)()
+                   for name in ("_is_amx_tile_supported", "_is_avx512_bf16_supported"))
+    return False
+
+
+def resolve_amp(amp: str, device: torch.device) -> str:
+    """"auto" becomes "bf16" where ``native_bf16`` and "none" elsewhere; the others stay."""
     if amp not in AMP_CHOICES:
         raise ConfigError(f"amp must be one of {', '.join(AMP_CHOICES)}, got {amp!r}")
+    if amp == "auto":
+        return "bf16" if native_bf16(device) else "none"
+    return amp
+
+
+def autocast(amp: str, device: torch.device) -> contextlib.AbstractContextManager:
+    amp = resolve_amp(amp, device)
     if amp == "none":
         return contextlib.nullcontext()
     return torch.autocast(device.type, dtype=torch.bfloat16)
@@ -103,6 +122,7 @@ def stage_objective(generator: AdaINGenerator, x_in: Tensor, reference: Tensor, 
     here, once: they never change during the optimisation. ``cache=False`` recomputes them on every
     call (same operations, same numbers), which only exists to measure what caching saves."""
     device = x_in.device
+    amp = resolve_amp(amp, device)
     generator, perceptual = frozen_copy(generator, amp), frozen_copy(perceptual, amp)
     x_in, reference = (t.contiguous(memory_format=torch.channels_last) for t in (x_in, reference))
 
@@ -124,6 +144,24 @@ def stage_objective(generator: AdaINGenerator, x_in: Tensor, reference: Tensor, 
         return loss, y
 
     return objective
+
+
+def stage_renderer(generator: AdaINGenerator, x_in: Tensor, amp: str = "none") -> Callable[[Tensor], Tensor]:
+    """``adain -> image`` (float32) of one generation stage for a fixed input, computed the way the
+    optimisation computes it (``stage_objective``), in the precision of ``amp``: reconstructions and
+    edit sessions show exactly the images whose loss was measured. Plain ``no_grad`` rather than
+    inference mode, so that the images can later feed an optimisation."""
+    device = x_in.device
+    amp = resolve_amp(amp, device)
+    g = frozen_copy(generator, amp)
+    with torch.no_grad(), autocast(amp, device):
+        decode = prepare_decoder(g, g.encode_content(x_in.contiguous(memory_format=torch.channels_last)))
+
+    def render(adain: Tensor) -> Tensor:
+        with torch.no_grad(), autocast(amp, device):
+            return decode(adain).float()
+
+    return render
 
 
 def _check_vector(name: str, v: Tensor, batch: int, dim: int) -> None:
@@ -276,7 +314,8 @@ def reconstruct(workflow: Workflow, final: Tensor, *, method: str = "adain",
     Generation stage ``i`` starts from the AdaIN vector of ``E_i(reference).mu`` where the reference is
     the inferred stage ``i + 1``, except for the last stage, which uses the artwork itself. Stages are
     optimised in order and frozen once done; the optimised output of stage ``i`` is the input of stage
-    ``i + 1``, the first input being the inferred first stage."""
+    ``i + 1``, the first input being the inferred first stage. Every image is rendered by
+    ``stage_renderer`` in the precision of ``amp`` ("auto" picks bf16 where the hardware has it)."""
     if method not in METHODS:
         raise ConfigError(f"method must be one of {', '.join(METHODS)}, got {method!r}")
     if method == "z" and regularization == "learned":
@@ -284,6 +323,7 @@ def reconstruct(workflow: Workflow, final: Tensor, *, method: str = "adain",
     if final.dim() != 4:
         raise ValueError(f"final must be a (B, C, H, W) batch, got shape {tuple(final.shape)}")
     workflow.eval()
+    amp = resolve_amp(amp, final.device)
     n_gen = workflow.n_stages - 1
     weights = [resolve_regularization(workflow, regularization, i) for i in range(n_gen)]
     with torch.no_grad():
@@ -291,7 +331,9 @@ def reconstruct(workflow: Workflow, final: Tensor, *, method: str = "adain",
         references = [inferred[i + 1] for i in range(n_gen - 1)] + [final]
         latents = [workflow.encode(i, references[i])[0] for i in range(n_gen)]
         initial_adain = [workflow.adain_vector(i, z) for i, z in enumerate(latents)]
-        initial = workflow.generate(inferred[0], adain=initial_adain)
+    initial = [inferred[0]]
+    for i, g in enumerate(workflow.generators):
+        initial.append(stage_renderer(g, initial[i], amp)(initial_adain[i]))
 
     close: Callable[[], None] | None = None
     callback: ReconstructCallback | None
@@ -316,8 +358,7 @@ def reconstruct(workflow: Workflow, final: Tensor, *, method: str = "adain",
                 with torch.no_grad():
                     vec = g.adain_vector(z)
                 history.append(hist)
-            with torch.no_grad():
-                stages.append(g.decode(g.encode_content(stages[i]), vec))
+            stages.append(stage_renderer(g, stages[i], amp)(vec))
             adain.append(vec)
             zs.append(z)
     finally:

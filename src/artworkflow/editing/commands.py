@@ -152,7 +152,7 @@ def _edit(a: argparse.Namespace) -> None:
 
     metrics = {"model": str(a.model), "input": str(a.input), "stages": names, "method": a.method,
                "regularization": a.regularization, "steps": a.steps, "lr": a.lr, "perceptual": "vgg16" if perceptual is not None else "none",
-               "amp": a.amp, "l1_before": rec.l1_before, "l1_after": rec.l1_after,
+               "amp": session.amp, "l1_before": rec.l1_before, "l1_after": rec.l1_after,
                "optimisation_seconds": round(seconds, 3), "edits": applied,
                "device": str(wf.device), "torch_threads": torch.get_num_threads()}
     (out / "metrics.json").write_text(json.dumps(metrics, indent=2))
@@ -224,7 +224,8 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     e.add_argument("--perceptual", choices=["vgg16", "none"],
                    help="perceptual loss term (default: vgg16 when its weights are found, else none)")
     e.add_argument("--vgg-weights", help="path to vgg16-397923af.pth (default: $ARTWORKFLOW_VGG16, torch hub cache)")
-    e.add_argument("--amp", default="none", choices=["none", "bf16"], help="bf16 autocast (faster on CPUs with bf16)")
+    e.add_argument("--amp", default="auto", choices=["auto", "none", "bf16"],
+                   help="bf16 autocast; auto (default): bf16 where the CPU or GPU computes it natively, else float32")
     e.add_argument("--device", default="cpu")
     e.add_argument("--quiet", action="store_true", help="no progress bar")
 

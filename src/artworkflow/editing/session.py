@@ -20,9 +20,7 @@ from ..data.images import load_image, make_grid, resize, save_image, to_pil
 from ..errors import ConfigError
 from ..nn.vgg import PerceptualLoss
 from ..workflow import Workflow
-from .adain_opt import Reconstruction, ReconstructCallback, autocast, reconstruct
-from .fastdecode import prepare_decoder
-from .frozencopy import frozen_copy
+from .adain_opt import Reconstruction, ReconstructCallback, reconstruct, resolve_amp, stage_renderer
 from .perceptual import LAMBDA_P
 from .regularizer import generation_index
 
@@ -43,14 +41,14 @@ class EditSession:
     stays intact for ``undo`` and upstream stages are untouched by construction."""
 
     def __init__(self, workflow: Workflow, first: Tensor, adain: list[Tensor], latents: list[Tensor], *,
-                 amp: str = "none", reconstruction: Reconstruction | None = None, undo_depth: int = 100):
+                 amp: str = "auto", reconstruction: Reconstruction | None = None, undo_depth: int = 100):
         if len(adain) != workflow.n_stages - 1 or len(latents) != workflow.n_stages - 1:
             raise ValueError(f"need {workflow.n_stages - 1} AdaIN vectors and latents, got "
                              f"{len(adain)} and {len(latents)}")
         if first.dim() != 4 or first.shape[0] != 1:
             raise ValueError(f"an edit session holds one artwork: first must be (1, C, H, W), got {tuple(first.shape)}")
         self.workflow = workflow.eval()
-        self.amp = amp
+        self.amp = resolve_amp(amp, workflow.device)
         self.reconstruction = reconstruction
         self.undo_depth = undo_depth
         self._undo: list[_State] = []
@@ -62,10 +60,12 @@ class EditSession:
     def from_artwork(cls, workflow: Workflow, final: Tensor, *, method: str = "adain",
                      regularization: str | float = "none", steps: int = 150, lr: float = 0.1,
                      perceptual: PerceptualLoss | None = None, lambda_p: float = LAMBDA_P,
-                     amp: str = "none", progress: bool | ReconstructCallback | None = None) -> "EditSession":
+                     amp: str = "auto", progress: bool | ReconstructCallback | None = None) -> "EditSession":
         """Decompose a finished artwork ((C, H, W) or (1, C, H, W) in [-1, 1]) into stages and fit
-        the AdaIN vectors that regenerate it (``reconstruct``); the session starts from that fit."""
+        the AdaIN vectors that regenerate it (``reconstruct``); the session starts from that fit.
+        ``amp="auto"`` works in bf16 where the device computes it natively, in float32 elsewhere."""
         final = _as_stage_image(workflow, final, workflow.n_stages - 1)
+        amp = resolve_amp(amp, workflow.device)
         rec = reconstruct(workflow, final, method=method, regularization=regularization, steps=steps, lr=lr,
                           perceptual=perceptual, lambda_p=lambda_p, amp=amp, progress=progress)
         return cls(workflow, rec.inferred[0], rec.adain, rec.latents, amp=amp, reconstruction=rec)
@@ -182,18 +182,15 @@ class EditSession:
 
     def _render(self, stages: list[Tensor], decoders: list[Callable[[Tensor], Tensor]],
                 adain: list[Tensor]) -> tuple[list[Tensor], list[Callable[[Tensor], Tensor]]]:
-        """Generate the stages after the given ones. ``decoders`` holds the prepared decoders
-        (content code and its first convolution) of the generator inputs that did not change; the
-        others are encoded here. Plain ``no_grad`` rather than inference mode, so that the images can
-        later feed an optimisation."""
+        """Generate the stages after the given ones. ``decoders`` holds the stage renderers (content
+        code encoded, first convolution done) of the generator inputs that did not change; the others
+        are made here."""
         wf = self.workflow
         stages, decoders = list(stages), list(decoders)
-        with torch.no_grad(), autocast(self.amp, wf.device):
-            for k in range(len(stages) - 1, wf.n_stages - 1):
-                g = frozen_copy(wf.generators[k], self.amp)
-                if len(decoders) == k:
-                    decoders.append(prepare_decoder(g, g.encode_content(stages[k])))
-                stages.append(decoders[k](adain[k]).float())
+        for k in range(len(stages) - 1, wf.n_stages - 1):
+            if len(decoders) == k:
+                decoders.append(stage_renderer(wf.generators[k], stages[k], self.amp))
+            stages.append(decoders[k](adain[k]))
         return stages, decoders
 
 
