@@ -113,6 +113,14 @@ def autocast(amp: str, device: torch.device) -> contextlib.AbstractContextManage
     return torch.autocast(device.type, dtype=torch.bfloat16)
 
 
+def _content_decoder(generator: AdaINGenerator, x_in: Tensor, amp: str) -> Callable[[Tensor], Tensor]:
+    """The decoder of ``generator``'s frozen copy for ``amp`` (resolved) with the content code of
+    ``x_in`` encoded: shared by the optimisation and the rendering, so both compute the same image."""
+    g = frozen_copy(generator, amp)
+    with torch.no_grad(), autocast(amp, x_in.device):
+        return prepare_decoder(g, g.encode_content(x_in.contiguous(memory_format=torch.channels_last)))
+
+
 def stage_objective(generator: AdaINGenerator, x_in: Tensor, reference: Tensor, *,
                     perceptual: PerceptualLoss | None = None, lambda_p: float = LAMBDA_P,
                     cache: bool = True, amp: str = "none") -> Callable[[Tensor], tuple[Tensor, Tensor]]:
@@ -123,12 +131,12 @@ def stage_objective(generator: AdaINGenerator, x_in: Tensor, reference: Tensor, 
     call (same operations, same numbers), which only exists to measure what caching saves."""
     device = x_in.device
     amp = resolve_amp(amp, device)
-    generator, perceptual = frozen_copy(generator, amp), frozen_copy(perceptual, amp)
-    x_in, reference = (t.contiguous(memory_format=torch.channels_last) for t in (x_in, reference))
+    perceptual = frozen_copy(perceptual, amp)
+    reference = reference.contiguous(memory_format=torch.channels_last)
 
     def constants() -> tuple[Callable[[Tensor], Tensor], dict[str, Tensor] | None]:
+        decode = _content_decoder(generator, x_in, amp)
         with torch.no_grad(), autocast(amp, device):
-            decode = prepare_decoder(generator, generator.encode_content(x_in))
             features = None if perceptual is None else perceptual.features(reference)
         return decode, features
 
@@ -153,9 +161,7 @@ def stage_renderer(generator: AdaINGenerator, x_in: Tensor, amp: str = "none") -
     inference mode, so that the images can later feed an optimisation."""
     device = x_in.device
     amp = resolve_amp(amp, device)
-    g = frozen_copy(generator, amp)
-    with torch.no_grad(), autocast(amp, device):
-        decode = prepare_decoder(g, g.encode_content(x_in.contiguous(memory_format=torch.channels_last)))
+    decode = _content_decoder(generator, x_in, amp)
 
     def render(adain: Tensor) -> Tensor:
         with torch.no_grad(), autocast(amp, device):
