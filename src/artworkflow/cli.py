@@ -27,7 +27,7 @@ def command(name: str):
 def _dataset_toy(a: argparse.Namespace) -> None:
     from .data.toy import make_toy_dataset
     out = make_toy_dataset(a.out, stages=a.stages, size=a.size, count=a.count, seed=a.seed,
-                           overwrite=a.overwrite)
+                           overwrite=a.overwrite, alternatives=a.alternatives)
     print(f"wrote toy dataset to {out}")
 
 
@@ -106,6 +106,9 @@ def _train(a: argparse.Namespace) -> None:
 def _generate(a: argparse.Namespace) -> None:
     from .generate import write_generation
     out = write_generation(a.model, a.input, a.out, variations=a.variations, seed=a.seed, device=a.device)
+    for stage, d in json.loads((out / "diversity.json").read_text()).items():
+        rel = f", {d['l1_relative']:.2f} of the spread between real items" if d["l1_relative"] is not None else ""
+        print(f"diversity of '{stage}': mean pairwise l1 {d['l1_variations']:.4f} between variations{rel}")
     print(f"wrote variations to {out} (open {out / 'index.html'})")
 
 
@@ -141,12 +144,17 @@ def build_parser() -> argparse.ArgumentParser:
 
     ds = sub.add_parser("dataset", help="build or check a stage dataset").add_subparsers(dest="sub", required=True)
     t = ds.add_parser("toy", help="procedural multi-stage dataset (tests, first demo)")
-    t.add_argument("--out", required=True)
-    t.add_argument("--stages", type=int, default=3, choices=[2, 3, 4])
-    t.add_argument("--size", type=int, default=64)
-    t.add_argument("--count", type=int, default=200)
-    t.add_argument("--seed", type=int, default=0)
-    t.add_argument("--overwrite", action="store_true")
+    t.add_argument("--out", required=True, help="output dataset folder")
+    t.add_argument("--stages", type=int, default=3, choices=[2, 3, 4],
+                   help="sketch, flat, shaded, lit: how many of them (default: 3)")
+    t.add_argument("--size", type=int, default=64, help="image side in pixels (default: 64)")
+    t.add_argument("--count", type=int, default=200, help="training items; the test split gets a tenth, at "
+                   "least 8 (default: 200)")
+    t.add_argument("--seed", type=int, default=0, help="the same seed always gives the same bytes (default: 0)")
+    t.add_argument("--alternatives", type=int, default=0, metavar="K",
+                   help="also write, for every test item and later stage, K true alternatives of that stage "
+                   "that differ only in its own random choices, under alternatives/ (default: 0, none)")
+    t.add_argument("--overwrite", action="store_true", help="replace the generator's own files in a non-empty folder")
     f = ds.add_parser("from-images", help="sketch / rough or flat colour / final from any image folder")
     f.add_argument("src")
     f.add_argument("--recipe", required=True, choices=["anime", "face"])

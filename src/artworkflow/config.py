@@ -9,6 +9,8 @@ from typing import Any
 
 from .errors import ConfigError
 
+AUGMENTATIONS = ("color", "translation", "cutout")
+"""The DiffAugment parts ``train.diff_augment`` may list (see train/augment.py)."""
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 
 
@@ -76,7 +78,10 @@ class WorkflowSpec:
 
 @dataclass(frozen=True)
 class ModelConfig:
-    """Network sizes. ``width`` is the generator's base width (64 in the paper)."""
+    """Network sizes. ``width`` is the generator's base width (64 in the paper). ``unet_depth`` None
+    halves the inference U-Net down to a 1×1 bottleneck (8 levels at 256 px, as the published
+    ``unet_256``), or as far as the resolution divides by 2. ``enc_norm`` keeps the published instance
+    norms in the latent encoder (see nn/encoder.py for why the small presets drop them)."""
 
     resolution: int = 256
     width: int = 64
@@ -85,8 +90,9 @@ class ModelConfig:
     mlp_dim: int = 256
     enc_width: int = 64
     enc_blocks: int = 4
+    enc_norm: bool = True
     unet_width: int = 64
-    unet_depth: int = 5
+    unet_depth: int | None = None
     disc_width: int = 64
     disc_layers: int = 3
     disc_scales: int = 2
@@ -95,10 +101,19 @@ class ModelConfig:
         if self.resolution % 32 or not 32 <= self.resolution <= 1024:
             raise ConfigError(f"resolution {self.resolution} must be a multiple of 32 (64..512 tested)")
         for f in fields(self):
-            if getattr(self, f.name) <= 0:
+            value = getattr(self, f.name)
+            if value is not None and not isinstance(value, bool) and value <= 0:
                 raise ConfigError(f"model.{f.name} must be positive")
-        if self.resolution >> self.unet_depth < 1:
-            raise ConfigError(f"unet_depth {self.unet_depth} too deep for resolution {self.resolution}")
+        if self.resolution % (1 << self.unet_levels):
+            raise ConfigError(f"unet_depth {self.unet_depth} too deep for resolution {self.resolution}; use at most "
+                              f"{(self.resolution & -self.resolution).bit_length() - 1} or leave it unset")
+
+    @property
+    def unet_levels(self) -> int:
+        """Down-sampling levels of the inference U-Net (see ``unet_depth``)."""
+        if self.unet_depth is not None:
+            return self.unet_depth
+        return (self.resolution & -self.resolution).bit_length() - 1
 
     @property
     def adain_dim(self) -> int:
@@ -114,7 +129,7 @@ class LossWeights:
     latent: float = 0.5
     kl: float = 0.01
     cycle: float = 1.0
-    mode_seeking: float = 0.0
+    mode_seeking: float = 0.01
     inference_l1: float = 10.0
 
 
@@ -123,6 +138,11 @@ class TrainConfig:
     """Optimisation and schedule. Phase lengths are in epochs, as in the published README;
     ``max_steps`` shortens the whole schedule proportionally (every phase keeps at least one step).
     ``load_size`` is the resize before the random crop; None means resolution × 286/256 (paper).
+    ``init`` is ``xavier`` (the published Xavier-normal, gain 0.02) or ``torch`` (PyTorch's defaults,
+    which learn faster from few steps: the small presets use them; see docs/architecture.md).
+    ``diff_augment`` lists DiffAugment parts ("color,translation,cutout") applied before the generation
+    critics; ``ema`` > 0 keeps a moving average of the generator and encoder weights with that decay,
+    which the saved model (sampling and editing) uses.
     ``channels_last`` stores activations and weights as NHWC, the layout oneDNN's convolutions run
     in without reordering (faster on CPU in float32 and bf16; benchmarks/train_speed.py compares)."""
 
@@ -146,7 +166,14 @@ class TrainConfig:
     sample_every: int = 500
     checkpoint_every: int = 500
     keep_checkpoints: int = 2
+    init: str = "xavier"
+    diff_augment: str = ""
+    ema: float = 0.0
     loss: LossWeights = field(default_factory=LossWeights)
+
+    @property
+    def augmentations(self) -> tuple[str, ...]:
+        return tuple(p.strip() for p in self.diff_augment.split(",") if p.strip())
 
     def load_size_for(self, resolution: int) -> int:
         if self.load_size is None:
@@ -156,6 +183,16 @@ class TrainConfig:
         return self.load_size
 
     def __post_init__(self) -> None:
+        if self.init not in ("xavier", "torch"):
+            raise ConfigError(f"init must be xavier (the published Xavier-normal, gain 0.02) or torch "
+                              f"(PyTorch's defaults), got '{self.init}'")
+        unknown = [p for p in self.augmentations if p not in AUGMENTATIONS]
+        if unknown:
+            raise ConfigError(f"train.diff_augment: unknown part {', '.join(unknown)}; use a comma-separated list "
+                              f"of {', '.join(AUGMENTATIONS)}, or '' for none")
+        if not 0.0 <= self.ema < 1.0:
+            raise ConfigError(f"train.ema is {self.ema}; it must be in [0, 1): the decay of the moving average "
+                              "of the generator and encoder weights (0: off, e.g. 0.999)")
         if self.amp not in ("none", "bf16", "fp16"):
             raise ConfigError(f"amp must be none, bf16 or fp16, got '{self.amp}'")
         if self.batch_size < 2 or self.batch_size % 2:
@@ -167,13 +204,14 @@ class TrainConfig:
 PRESETS: dict[str, tuple[ModelConfig, TrainConfig]] = {
     "paper": (ModelConfig(), TrainConfig()),
     "small": (
-        ModelConfig(resolution=128, width=32, enc_width=32, unet_width=32, disc_width=32, mlp_dim=128),
-        TrainConfig(),
+        ModelConfig(resolution=128, width=32, enc_width=32, unet_width=32, disc_width=32, mlp_dim=128,
+                    enc_norm=False),
+        TrainConfig(init="torch"),
     ),
     "tiny": (
         ModelConfig(resolution=64, width=16, mlp_dim=64, enc_width=16, enc_blocks=3, unet_width=16,
-                    unet_depth=4, disc_width=16, n_res=2),
-        TrainConfig(batch_size=4, sample_every=100, checkpoint_every=100),
+                    disc_width=16, n_res=2, enc_norm=False),
+        TrainConfig(batch_size=4, sample_every=100, checkpoint_every=100, init="torch"),
     ),
 }
 

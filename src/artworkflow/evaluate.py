@@ -7,12 +7,17 @@ random stage (the later stages keep their optimised vectors), over several trial
 realism of the edits (mean ± std) and how well the earlier stages survive the edit.
 
 Realism is SWD (always; Karras et al. 2018) and FID when the Inception weights are available, both
-against the real final-stage training images, as in the paper."""
+against the real final-stage training images, as in the paper. For the pairs the paper argues about
+(LR vs w = 0, LR vs none, AdaIN vs z) the paired differences get bootstrap 95% intervals over test
+images (ℓ1) and images × trials (edit SWD, preservation), and a sentence says which are significant.
+Every run also measures the diversity of each stage's variations (``metrics.diversity``) and, on a
+toy dataset written with true alternatives, how much of their spread the model covers."""
 from __future__ import annotations
 
 import json
 import os
 import statistics
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
@@ -23,7 +28,10 @@ from torch import Tensor
 from .data.dataset import StageDataset
 from .editing.adain_opt import Reconstruction, reconstruct, resolve_amp, stage_renderer
 from .errors import WeightsNotFoundError
-from .metrics.swd import sliced_wasserstein
+from .data.images import load_image
+from .metrics import bootstrap as B
+from .metrics.diversity import pixel_l1, stage_diversity, true_alternative_coverage
+from .metrics.swd import sliced_wasserstein, swd_descriptors
 from .workflow import Workflow
 
 VARIANTS: dict[str, tuple[str, str | float]] = {
@@ -34,6 +42,10 @@ VARIANTS: dict[str, tuple[str, str | float]] = {
     "adain_w1e-2": ("adain", 1e-2),
     "adain_lr": ("adain", "learned"),
 }
+COMPARISONS = (("adain_lr", "adain"), ("adain_lr", "none"), ("adain", "z"))
+"""The pairs the paper argues about: the learned regulariser against w = 0 and against no optimisation,
+and AdaIN optimisation against z optimisation."""
+DIVERSITY_VARIATIONS = 5
 
 
 @dataclass
@@ -81,15 +93,16 @@ def resample_random_stage(wf: Workflow, rec: Reconstruction, seed: int,
 
 
 @torch.no_grad()
-def stage_preservation(wf: Workflow, original: list[Tensor], edited_final: Tensor, chosen: Tensor) -> float:
-    """Mean ℓ1 between the stages inferred from the edited artwork and the original stages up to and
-    including the one the edit started from: small means earlier design decisions were kept."""
+def stage_preservation(wf: Workflow, original: list[Tensor], edited_final: Tensor, chosen: Tensor) -> list[float]:
+    """Per image, the mean ℓ1 between the stages inferred from the edited artwork and the original
+    stages up to and including the one the edit started from: small means earlier design decisions
+    were kept."""
     inferred = wf.infer(edited_final)
     per_image = []
     for b in range(edited_final.shape[0]):
         k = int(chosen[b])
         per_image.append(sum(float((inferred[s][b] - original[s][b]).abs().mean()) for s in range(k + 1)) / (k + 1))
-    return sum(per_image) / len(per_image)
+    return per_image
 
 
 def _mean_std(values: list[float]) -> tuple[float, float]:
@@ -99,46 +112,130 @@ def _mean_std(values: list[float]) -> tuple[float, float]:
 def evaluate(model: str | os.PathLike, data: str | os.PathLike, out: str | os.PathLike, *,
              variants: list[str] | None = None, steps: int = 150, trials: int = 5, limit: int | None = None,
              reference_limit: int | None = 2000, perceptual=None, inception: torch.nn.Module | None = None,
-             device: str = "cpu", seed: int = 0, amp: str = "none",
+             device: str = "cpu", seed: int = 0, amp: str = "none", replicates: int = 1000,
              log: Callable[[str], None] = print) -> list[dict[str, Any]]:
-    """Run both tables; write ``results.json`` and ``results.md`` into ``out``; return the rows.
-    ``amp`` is the precision of the optimisation and the rendering (see ``reconstruct``)."""
+    """Run both tables, the paired comparisons and the diversity measures; write ``results.json``
+    and ``results.md`` into ``out``; return the rows. ``amp`` is the precision of the optimisation
+    and the rendering (see ``reconstruct``)."""
+    t0 = time.perf_counter()
     wf = Workflow.from_pretrained(model, map_location=device)
     amp = resolve_amp(amp, wf.device)
     res = wf.model_config.resolution
-    test = load_split(data, "test", res, limit)
+    test = [x.to(device) for x in load_split(data, "test", res, limit)]
     train_final = load_split(data, "train", res, reference_limit)[-1]
     realism = Realism(train_final.to(device), inception)
-    artwork = test[-1].to(device)
-    rows = []
+    artwork = test[-1]
+    rows, per_unit = [], {}
     for name in variants or list(VARIANTS):
-        method, reg = VARIANTS[name]
-        log(f"evaluate: {name} ({method}, regularization={reg}) on {artwork.shape[0]} test images")
-        rec = reconstruct(wf, artwork, method=method, regularization=reg, steps=steps,
-                          perceptual=perceptual, amp=amp, progress=True)
-        row: dict[str, Any] = {"variant": name, "method": method, "regularization": reg,
-                               "l1": rec.l1_after, "l1_before": rec.l1_before}
-        row.update({f"recon_{k}": v for k, v in realism(rec.stages[-1], seed).items()})
-        edits: dict[str, list[float]] = {}
-        for t in range(trials):
-            edited, chosen = resample_random_stage(wf, rec, seed * 1000 + t, amp)
-            for k, v in realism(edited[-1], seed + t).items():
-                edits.setdefault(f"edit_{k}", []).append(v)
-            edits.setdefault("preservation_l1", []).append(stage_preservation(wf, rec.stages, edited[-1], chosen))
-        for k, vals in edits.items():
-            row[f"{k}_mean"], row[f"{k}_std"] = _mean_std(vals)
+        row, per_unit[name] = _evaluate_variant(wf, name, artwork, realism, steps, trials, perceptual, seed, amp,
+                                                log)
         rows.append(row)
-    write_results(Path(out), rows, {"model": str(model), "data": str(data), "steps": steps, "trials": trials,
-                                    "test_images": int(artwork.shape[0]),
-                                    "reference_images": int(train_final.shape[0]),
-                                    "perceptual": "vgg16" if perceptual is not None else "none",
-                                    "fid": inception is not None, "amp": amp})
+    comparisons = _compare(per_unit, train_final, replicates, seed)
+    diversity = _diversity(wf, test, perceptual, seed)
+    generation = generation_quality(wf, test, realism, seed)
+    coverage = toy_coverage(wf, data, test, seed)
+    meta = {"model": str(model), "data": str(data), "steps": steps, "trials": trials,
+            "test_images": int(artwork.shape[0]), "reference_images": int(train_final.shape[0]),
+            "perceptual": "vgg16" if perceptual is not None else "none", "fid": inception is not None,
+            "amp": amp, "bootstrap_replicates": replicates, "seconds": round(time.perf_counter() - t0, 1)}
+    write_results(Path(out), rows, meta, comparisons, diversity, coverage, generation)
     return rows
 
 
-def write_results(out: Path, rows: list[dict[str, Any]], meta: dict[str, Any]) -> None:
+def _evaluate_variant(wf: Workflow, name: str, artwork: Tensor, realism: Realism, steps: int, trials: int,
+                      perceptual, seed: int, amp: str, log: Callable[[str], None]):
+    """One row of Tables 1-2, and the per-unit values the paired comparisons resample."""
+    method, reg = VARIANTS[name]
+    log(f"evaluate: {name} ({method}, regularization={reg}) on {artwork.shape[0]} test images")
+    rec = reconstruct(wf, artwork, method=method, regularization=reg, steps=steps, perceptual=perceptual, amp=amp,
+                      progress=True)
+    row: dict[str, Any] = {"variant": name, "method": method, "regularization": reg,
+                           "l1": rec.l1_after, "l1_before": rec.l1_before}
+    row.update({f"recon_{k}": v for k, v in realism(rec.stages[-1], seed).items()})
+    edits: dict[str, list[float]] = {}
+    finals, preserved = [], []
+    for t in range(trials):
+        edited, chosen = resample_random_stage(wf, rec, seed * 1000 + t, amp)
+        for k, v in realism(edited[-1], seed + t).items():
+            edits.setdefault(f"edit_{k}", []).append(v)
+        kept = stage_preservation(wf, rec.stages, edited[-1], chosen)
+        edits.setdefault("preservation_l1", []).append(statistics.fmean(kept))
+        finals.append(edited[-1].cpu())
+        preserved.append(kept)
+    for k, vals in edits.items():
+        row[f"{k}_mean"], row[f"{k}_std"] = _mean_std(vals)
+    # units image-major: image b, trial t at b * trials + t
+    units = {"l1": pixel_l1(rec.stages[-1], artwork).cpu().numpy(),
+             "edits": torch.stack(finals, 1).flatten(0, 1),
+             "preservation": [p for b in range(artwork.shape[0]) for p in (preserved[t][b] for t in range(trials))]}
+    return row, units
+
+
+def _compare(per_unit: dict[str, dict], reference: Tensor, replicates: int, seed: int) -> list[dict[str, Any]]:
+    """Paired bootstrap differences for the pairs of ``COMPARISONS`` that were evaluated."""
+    per = B.BOOTSTRAP_SWD_DESCRIPTORS
+    ref_desc = swd_descriptors(reference, seed, per) if any(a in per_unit and b in per_unit
+                                                            for a, b in COMPARISONS) else None
+    out = []
+    for a, b in COMPARISONS:
+        if a not in per_unit or b not in per_unit:
+            continue
+        ua, ub = per_unit[a], per_unit[b]
+        diffs = [B.mean_difference("reconstruction ℓ1", a, ua["l1"], b, ub["l1"], replicates=replicates, seed=seed),
+                 B.swd_difference(a, swd_descriptors(ua["edits"], seed, per), b, swd_descriptors(ub["edits"], seed, per),
+                                  ref_desc, per, metric="edit SWD", replicates=max(50, replicates // 5), seed=seed),
+                 B.mean_difference("edit stage preservation ℓ1", a, ua["preservation"], b, ub["preservation"],
+                                   replicates=replicates, seed=seed)]
+        out += [{**d.to_dict(), "sentence": d.sentence()} for d in diffs]
+    return out
+
+
+@torch.no_grad()
+def generation_quality(wf: Workflow, test: list[Tensor], realism: Realism, seed: int = 0) -> dict[str, float]:
+    """Realism of final stages generated from the test first stages with random latents, and the ℓ1 of
+    each inference net on the test set (G^I_i(x_{i+1}) against x_i, real inputs)."""
+    sampled = wf.sample(test[0], generator=torch.Generator().manual_seed(seed))[-1]
+    out = {f"generated_{k}": v for k, v in realism(sampled, seed).items()}
+    for i, net in enumerate(wf.inference):
+        out[f"inference_l1_{wf.spec.names[i]}"] = float(pixel_l1(net(test[i + 1]), test[i]).mean())
+    return out
+
+
+def _diversity(wf: Workflow, test: list[Tensor], perceptual, seed: int) -> dict[str, dict[str, float]]:
+    distances = {"l1": pixel_l1}
+    if perceptual is not None:
+        distances["vgg"] = lambda a, b: perceptual(a, b, reduction="none")
+    return stage_diversity(wf, test, DIVERSITY_VARIATIONS, seed, distances)
+
+
+def toy_coverage(wf: Workflow, data: str | os.PathLike, test: list[Tensor], seed: int = 0) -> dict[str, dict]:
+    """Coverage of the true alternatives under ``DATA/alternatives/<stage>/<id>/<v>.png`` (written by
+    ``dataset toy --alternatives K``) for the test items that have them; {} for other data."""
+    from .data.toy import ALTERNATIVES_DIR
+    root = Path(data) / ALTERNATIVES_DIR
+    if not root.is_dir():
+        return {}
+    ids = StageDataset(data, "test", resolution=wf.model_config.resolution, train=False).ids[:test[0].shape[0]]
+    out = {}
+    for s in range(1, wf.n_stages):
+        name, channels = wf.spec.names[s], wf.spec.channels[s]
+        folders = [root / name / i for i in ids]
+        if not all(f.is_dir() for f in folders):
+            continue
+        alts = torch.stack([torch.stack([load_image(p, channels) for p in sorted(f.glob("*.png"))]) for f in folders])
+        if alts.shape[-1] != wf.model_config.resolution:
+            continue
+        out[name] = true_alternative_coverage(wf, test[s - 1], alts.to(test[0].device), s - 1, seed)
+    return out
+
+
+def write_results(out: Path, rows: list[dict[str, Any]], meta: dict[str, Any],
+                  comparisons: list[dict[str, Any]] = (), diversity: dict[str, dict] | None = None,
+                  coverage: dict[str, dict] | None = None, generation: dict[str, float] | None = None) -> None:
     out.mkdir(parents=True, exist_ok=True)
-    (out / "results.json").write_text(json.dumps({"meta": meta, "rows": rows}, indent=2))
+    (out / "results.json").write_text(json.dumps({"meta": meta, "rows": rows, "comparisons": list(comparisons),
+                                                  "diversity": diversity or {}, "coverage": coverage or {},
+                                                  "generation": generation or {}}, indent=2))
     fid = meta.get("fid")
     t1 = ["| variant | ℓ1 ↓ | SWD ↓ |" + (" FID ↓ |" if fid else ""),
           "|---|---|---|" + ("---|" if fid else "")]
@@ -150,12 +247,34 @@ def write_results(out: Path, rows: list[dict[str, Any]], meta: dict[str, Any]) -
         t2.append(f"| {r['variant']} | {r['edit_swd_mean']:.2f} ± {r['edit_swd_std']:.2f} |"
                   + (f" {r['edit_fid_mean']:.2f} ± {r['edit_fid_std']:.2f} |" if fid else "")
                   + f" {r['preservation_l1_mean']:.4f} ± {r['preservation_l1_std']:.4f} |")
+    precision = {"none": "float32"}.get(meta.get("amp", "none"), meta.get("amp"))
     text = (f"# Evaluation\n\nModel `{meta['model']}`, data `{meta['data']}`: {meta['test_images']} test images, "
             f"{meta['reference_images']} real training images as the realism reference, T = {meta['steps']}, "
-            f"perceptual term: {meta['perceptual']}, precision: {meta.get('amp', 'none')}, "
-            f"{meta['trials']} edit trials.\n\n"
+            f"perceptual term: {meta['perceptual']}, precision: {precision}, "
+            f"{meta['trials']} edit trials" + (f", {meta['seconds']:.0f} s" if "seconds" in meta else "") + ".\n\n"
             "## Table 1: reconstruction\n\n" + "\n".join(t1) +
             "\n\n## Table 2: editing (re-sample z at a random stage)\n\n" + "\n".join(t2) + "\n")
+    if comparisons:
+        text += ("\n## Paired differences (bootstrap 95% intervals; lower is better for every metric)\n\n"
+                 + "\n".join(f"- {c['sentence']}" for c in comparisons) + "\n")
+    if generation:
+        text += ("\n## Generation from the test first stages (random latents) and inference\n\n"
+                 + "\n".join(f"- {k.replace('_', ' ')}: {v:.4f}" for k, v in generation.items()) + "\n")
+    if diversity:
+        kinds = sorted({k.split("_")[0] for row in diversity.values() for k in row})
+        text += ("\n## Diversity of each stage's variations (5 per input, earlier stages fixed)\n\n"
+                 "Mean pairwise distance between variations, over the mean pairwise distance between different "
+                 "real items of that stage (0: the stage ignores its latent; 1: as varied as different artworks)."
+                 "\n\n| stage | " + " | ".join(f"{k} variations | {k} real | {k} relative" for k in kinds) + " |\n|---|"
+                 + "---|---|---|" * len(kinds) + "\n"
+                 + "\n".join(f"| {s} | " + " | ".join(f"{r[f'{k}_variations']:.4f} | {r[f'{k}_real']:.4f} | "
+                                                      f"{r[f'{k}_relative']:.3f}" for k in kinds) + " |"
+                             for s, r in diversity.items()) + "\n")
+    if coverage:
+        text += ("\n## Coverage of the true alternatives (toy data)\n\n| stage | true spread | model spread | "
+                 "coverage |\n|---|---|---|---|\n" + "\n".join(
+                     f"| {s} | {c['true_spread']:.4f} | {c['model_spread']:.4f} | {c['coverage']:.3f} |"
+                     for s, c in coverage.items()) + "\n")
     (out / "results.md").write_text(text)
 
 

@@ -2,25 +2,53 @@
 from __future__ import annotations
 
 import html
+import json
 import os
 from pathlib import Path
 
+import torch
+
 from .data.images import make_grid, save_image
+from .metrics.diversity import mean_pairwise, real_spread
 from .pipeline import WorkflowPipeline
+
+
+def _real_stage_spread(model: str | os.PathLike, stage: str, channels: int, resolution: int) -> float | None:
+    """Mean pairwise ℓ1 between real test items of ``stage`` of the data the run was trained on (None when
+    the model folder does not say which data that was, or it is gone)."""
+    from .data.dataset import StageDataset
+    from .workflow import resolve_model_dir
+    run_json = resolve_model_dir(model).parent / "run.json"
+    try:
+        data = json.loads(run_json.read_text())["data"]
+        ds = StageDataset(data, "test", resolution=resolution, train=False)
+    except Exception:  # noqa: BLE001 - a missing or moved dataset only drops the relative figure
+        return None
+    k = ds.spec.names.index(stage) if stage in ds.spec.names else None
+    if k is None or len(ds) < 2 or ds.spec.channels[k] != channels:
+        return None
+    return real_spread(torch.stack([ds[i][k] for i in range(min(len(ds), 32))]))
 
 
 def write_generation(model: str | os.PathLike, input_image: str | os.PathLike, out: str | os.PathLike,
                      variations: int = 5, seed: int = 0, device: str = "cpu") -> Path:
     """Write ``stage-<name>.png`` for every generated stage (each row one workflow in which only that
-    stage's latent changes), ``random.png`` (all latents random) and an ``index.html`` showing them."""
+    stage's latent changes), ``random.png`` (all latents random), an ``index.html`` showing them and
+    ``diversity.json``: per stage, the mean pairwise ℓ1 between its variations and, when the run's
+    data is at hand, that over the mean pairwise ℓ1 between different real items of the stage."""
     pipe = WorkflowPipeline.from_pretrained(model, device)
     x1 = pipe.load(input_image, 0)
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     names = pipe.names
     files = []
+    diversity = {}
     for i in range(len(names) - 1):
         rows = [[s[0].cpu() for s in wf] for wf in pipe.stage_variations(x1, i, variations, seed)]
+        spread = mean_pairwise(torch.stack([r[i + 1] for r in rows])) if variations > 1 else 0.0
+        real = _real_stage_spread(model, names[i + 1], rows[0][i + 1].shape[0], pipe.resolution)
+        diversity[names[i + 1]] = {"l1_variations": spread, "l1_real": real,
+                                   "l1_relative": None if not real else spread / real}
         files.append((f"stage-{names[i + 1]}.png", f"variations of '{names[i + 1]}' (stage {i + 2}); "
                       "earlier stages fixed"))
         save_image(make_grid(rows), out / files[-1][0])
@@ -32,4 +60,5 @@ def write_generation(model: str | os.PathLike, input_image: str | os.PathLike, o
         "<!doctype html><meta charset='utf-8'><title>artworkflow generation</title>"
         "<style>body{font-family:sans-serif}img{image-rendering:pixelated;width:"
         f"{96 * len(names)}px}}</style><h1>Columns: {' → '.join(map(html.escape, names))}</h1>{body}")
+    (out / "diversity.json").write_text(json.dumps(diversity, indent=2))
     return out

@@ -32,8 +32,7 @@ def latent_regression(mu: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
 
 def mode_seeking(a: torch.Tensor, b: torch.Tensor, za: torch.Tensor, zb: torch.Tensor,
                  eps: float = 1e-5) -> torch.Tensor:
-    """Mode-seeking term (MSGAN): penalise outputs that change less than their latents. Computed per
-    sample and averaged, so a batch split across processes gives the same value."""
-    img = (a - b).abs().flatten(1).mean(1)
-    lat = (za - zb).abs().flatten(1).mean(1)
-    return (1.0 / (img / lat + eps)).mean()
+    """Mode-seeking term (MSGAN), as the published code computes it over the whole (half-)batch:
+    1 / (mean|a - b| / mean|za - zb| + eps). Small when outputs change as much as their latents.
+    Under data parallelism each process takes the means over its own share of the batch."""
+    return 1.0 / ((a - b).abs().mean() / (za - zb).abs().mean() + eps)

@@ -36,8 +36,10 @@ class Workflow(nn.Module):
         pairs = list(zip(c[:-1], c[1:]))
         self.generators = nn.ModuleList(
             AdaINGenerator(a, b, m.width, m.nz, m.n_res, m.mlp_dim) for a, b in pairs)
-        self.encoders = nn.ModuleList(LatentEncoder(b, m.nz, m.enc_width, m.enc_blocks) for _, b in pairs)
-        self.inference = nn.ModuleList(UNet(b, a, m.unet_width, m.unet_depth) for a, b in pairs)
+        self.encoders = nn.ModuleList(LatentEncoder(b, m.nz, m.enc_width, m.enc_blocks, norm=m.enc_norm) for _, b in pairs)
+        wide_bottleneck = m.resolution >> m.unet_levels > 1
+        self.inference = nn.ModuleList(UNet(b, a, m.unet_width, m.unet_levels, bottleneck_norm=wide_bottleneck)
+                                       for a, b in pairs)
         self.regularizers = nn.ModuleList(LearnedRegularizer(m.adain_dim) for _ in pairs)
         self.register_buffer("regularizer_steps", torch.zeros(len(pairs), dtype=torch.long))
 

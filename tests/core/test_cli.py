@@ -62,7 +62,9 @@ def test_dataset_toy_and_validate(tmp_path, capsys):
     assert "ok" in capsys.readouterr().out
 
 
-def test_generate_writes_grids(tiny_run, toy_data, tmp_path):
+def test_generate_writes_grids(tiny_run, toy_data, tmp_path, capsys):
+    import json
+
     from PIL import Image
     sketch = sorted((toy_data / "test" / "sketch").glob("*.png"))[0]
     assert main(["generate", "--model", str(tiny_run), "--input", str(sketch), "--variations", "3",
@@ -72,3 +74,9 @@ def test_generate_writes_grids(tiny_run, toy_data, tmp_path):
     w, h = Image.open(tmp_path / "g" / "stage-flat.png").size
     assert h > 3 * 64 and w > 3 * 64
     assert "stage-flat.png" in (tmp_path / "g" / "index.html").read_text()
+    diversity = json.loads((tmp_path / "g" / "diversity.json").read_text())
+    assert set(diversity) == {"flat", "shaded"}
+    for d in diversity.values():
+        assert d["l1_variations"] >= 0 and d["l1_real"] > 0 and d["l1_relative"] == d["l1_variations"] / d["l1_real"]
+    printed = capsys.readouterr().out
+    assert "diversity of 'flat'" in printed and "of the spread between real items" in printed

@@ -40,7 +40,9 @@ def test_mode_seeking_hand_computed():
     a = torch.zeros(2, 1, 2, 2)
     b = torch.cat([torch.full((1, 1, 2, 2), 0.5), torch.full((1, 1, 2, 2), 1.0)])
     za = torch.zeros(2, 2)
-    zb = torch.ones(2, 2)
-    # per sample: 1/(0.5/1 + eps), 1/(1.0/1 + eps)
-    want = (1 / (0.5 + 1e-5) + 1 / (1.0 + 1e-5)) / 2
+    zb = torch.cat([torch.ones(1, 2), torch.full((1, 2), 3.0)])
+    # published form, means over the whole batch: mean|a-b| = 0.75, mean|za-zb| = 2
+    want = 1 / (0.75 / 2.0 + 1e-5)
     assert math.isclose(L.mode_seeking(a, b, za, zb).item(), want, rel_tol=1e-6)
+    # a generator that ignores z pays 1/eps; one whose output moves as fast as z pays about 1
+    assert math.isclose(L.mode_seeking(a, a, za, zb).item(), 1e5, rel_tol=1e-6)

@@ -87,3 +87,27 @@ def test_refuses_non_empty_folder_and_overwrite_keeps_other_files(tmp_path):
     (tmp_path / "file").write_text("x")
     with pytest.raises(DatasetError, match="not a folder"):
         make_toy_dataset(tmp_path / "file", stages=2, size=16, count=1, test_count=1)
+
+
+def test_true_alternatives_change_only_the_chosen_stage():
+    from artworkflow.data.toy import render_alternatives
+
+    base = [np.asarray(im, np.float32) for im in render_item(0, 3, 32, 4, "test")]
+    for stage in (1, 2, 3):
+        alts = [np.asarray(im, np.float32) for im in render_alternatives(0, 3, stage, 4, 32, 4)]
+        assert np.array_equal(alts[0], base[stage]), "variant 0 is the item itself"
+        assert len({a.tobytes() for a in alts}) >= 3, "the alternatives differ at that stage"
+        for v in range(1, 4):
+            others = render_item(0, 3, 32, 4, "test", {stage: v})
+            for k in range(stage):
+                assert np.array_equal(np.asarray(others[k], np.float32), base[k]), (stage, v, k)
+
+
+def test_alternatives_are_written_next_to_the_dataset(tmp_path):
+    from artworkflow.data.toy import make_toy_dataset
+
+    out = make_toy_dataset(tmp_path / "toy", stages=3, size=32, count=4, test_count=2, alternatives=3)
+    files = sorted(p.relative_to(out / "alternatives").as_posix() for p in (out / "alternatives").rglob("*.png"))
+    assert len(files) == 2 * 2 * 3 and files[0] == "flat/00000/0.png"
+    assert (out / "alternatives" / "flat" / "00000" / "0.png").read_bytes() == \
+        (out / "test" / "flat" / "00000.png").read_bytes()

@@ -58,7 +58,7 @@ def test_train_regularizer_cli_saves_into_the_run(main, tiny_run, tmp_path):
     run = tmp_path / "run"
     shutil.copytree(tiny_run / "model", run / "model")
     shutil.copy(tiny_run / "run.json", run / "run.json")
-    code = main(["train-regularizer", "--model", str(run), "--stage", "shaded", "--steps", "1",
+    code = main(["train-regularizer", "--model", str(run), "--stage", "shaded", "--samples", "1",
                  "--inner-steps", "2", "--perceptual", "none", "--quiet"])
     assert code == 0
     wf = Workflow.from_pretrained(run)

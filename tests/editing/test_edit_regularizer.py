@@ -20,7 +20,7 @@ def trained(tiny_run, toy_data, tmp_path_factory):
     ds = StageDataset(toy_data, "train", resolution=64, train=False)
     theta0 = wf.regularizers[-1].theta.detach().clone()
     d0 = {k: v.clone() for k, v in disc.state_dict().items()}
-    report = train_regularizer(wf, disc, ds, wf.spec.names[-1], steps=2, inner_steps=3, lr=1e-2, progress=False)
+    report = train_regularizer(wf, disc, ds, wf.spec.names[-1], samples=2, inner_steps=3, lr=1e-2, progress=False)
     return run, wf, disc, theta0, d0, report
 
 
@@ -61,3 +61,39 @@ def test_stage_arguments_name_image_stages(workflow):
     assert generation_index(workflow, 2) == 1
     with pytest.raises(ConfigError):
         generation_index(workflow, 0)
+
+
+def test_critic_is_the_encoded_branch_restored_every_sample_and_others_drawn_every_step(
+        tiny_run, toy_data, monkeypatch):
+    import artworkflow.editing.regularizer as R
+
+    wf = Workflow.from_pretrained(tiny_run)
+    disc = Discriminators.from_pretrained(tiny_run)
+    ds = StageDataset(toy_data, "train", resolution=64, train=False)
+    i = len(wf.generators) - 1
+    trained_enc = {k: v.clone() for k, v in disc.encoded[i].state_dict().items()}
+    assert any(not torch.equal(v, disc.random[i].state_dict()[k]) for k, v in trained_enc.items())
+    seen = []
+    real_one_sample = R._one_sample
+
+    def spy(g, enc, reg, critic, opt, opt_d, x, target, draw_other, inner_steps, *rest):
+        assert critic is disc.encoded[i], "the critic must be the encoded-branch discriminator"
+        at_start = all(torch.equal(v, trained_enc[k]) for k, v in critic.state_dict().items())
+        drawn = []
+
+        def counting_draw():
+            drawn.append(draw_other())
+            return drawn[-1]
+
+        out = real_one_sample(g, enc, reg, critic, opt, opt_d, x, target, counting_draw, inner_steps, *rest)
+        tuned = any(not torch.equal(v, trained_enc[k]) for k, v in critic.state_dict().items())
+        seen.append((at_start, tuned, len(drawn), len({float(o[0].sum()) for o in drawn})))
+        return out
+
+    monkeypatch.setattr(R, "_one_sample", spy)
+    train_regularizer(wf, disc, ds, wf.spec.names[-1], samples=3, inner_steps=4, lr=1e-2, progress=False)
+    assert [s[0] for s in seen] == [True, True, True], "restored to the trained weights at every sample"
+    assert all(s[1] for s in seen), "fine-tuned during each sample"
+    assert all(s[2] == 4 for s in seen), "one other input per inner step"
+    assert any(s[3] > 1 for s in seen), "the other inputs differ between inner steps"
+    assert all(torch.equal(v, trained_enc[k]) for k, v in disc.encoded[i].state_dict().items())

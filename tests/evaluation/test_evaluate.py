@@ -27,7 +27,18 @@ def test_evaluate_end_to_end(tiny_run, toy_data, tmp_path):
     assert rows["adain"]["l1"] < rows["none"]["l1"]
     md = (out / "results.md").read_text()
     assert "Table 1" in md and "Table 2" in md and "adain_lr" in md
-    assert res["meta"]["amp"] == "none" and "precision: none" in md
+    assert res["meta"]["amp"] == "none" and "precision: float32" in md
+    pairs = [(c["a"], c["b"], c["metric"]) for c in res["comparisons"]]
+    assert len(pairs) == 9 and ("adain_lr", "adain", "reconstruction ℓ1") in pairs and ("adain", "z", "edit SWD") in pairs
+    for c in res["comparisons"]:
+        assert c["low"] <= c["difference"] <= c["high"] or c["metric"] == "edit SWD", c
+        assert c["units"] == (4 if c["metric"] == "reconstruction ℓ1" else 8)
+        assert c["sentence"] in md and ("significant" in c["sentence"])
+    assert set(res["diversity"]) == {"flat", "shaded"}
+    assert all(r["l1_real"] > 0 and r["l1_relative"] >= 0 for r in res["diversity"].values())
+    assert "Diversity" in md and res["meta"]["seconds"] > 0
+    gen = res["generation"]
+    assert gen["generated_swd"] > 0 and set(gen) >= {"inference_l1_sketch", "inference_l1_flat"}
 
     out16 = tmp_path / "eval-bf16"
     assert main(["evaluate", "--model", str(tiny_run), "--data", str(toy_data), "--out", str(out16), "--steps", "2",
@@ -50,4 +61,16 @@ def test_resample_changes_only_from_the_chosen_stage(tiny_run, toy_data, amp):
         for s in range(k + 1):
             assert torch.equal(edited[s][b], rec.stages[s][b])
         assert not torch.equal(edited[k + 1][b], rec.stages[k + 1][b])
-    assert stage_preservation(wf, rec.stages, rec.stages[-1], torch.zeros(4, dtype=torch.long)) >= 0
+    kept = stage_preservation(wf, rec.stages, rec.stages[-1], torch.zeros(4, dtype=torch.long))
+    assert len(kept) == 4 and min(kept) >= 0
+
+
+def test_toy_coverage_reads_the_true_alternatives(tiny_run, tmp_path):
+    from artworkflow.data.toy import make_toy_dataset
+    from artworkflow.evaluate import load_split, toy_coverage
+    data = make_toy_dataset(tmp_path / "toy", stages=3, size=64, count=4, test_count=2, alternatives=3)
+    wf = Workflow.from_pretrained(tiny_run)
+    got = toy_coverage(wf, data, load_split(data, "test", 64, None))
+    assert set(got) == {"flat", "shaded"}
+    assert all(c["true_spread"] > 0.01 and c["coverage"] >= 0 for c in got.values())
+    assert toy_coverage(wf, tmp_path, load_split(data, "test", 64, None)) == {}

@@ -188,7 +188,8 @@ def test_perceptual_loss_values_and_reductions(vgg):
 
     with torch.no_grad():
         fx, fy = vgg(x), loss.features(y)
-    manual = sum(((fx[n] - fy[n]) ** 2).mean() for n in vgg.layers) / len(vgg.layers)
+    # the published form: mean ℓ1 per layer, summed over the layers (no average over layers)
+    manual = sum((fx[n] - fy[n]).abs().mean() for n in vgg.layers)
     torch.testing.assert_close(mean_loss, manual)
     torch.testing.assert_close(loss(x, y_features=fy), mean_loss)
     with pytest.raises(ValueError):
@@ -225,25 +226,25 @@ def test_perceptual_loss_under_bf16_channels_last_stays_close_to_float32(vgg):
     torch.testing.assert_close(got, want, rtol=3e-2, atol=0)
 
 
-def test_mean_squared_distance_gradcheck_broadcast_and_plain_formula():
+def test_mean_abs_distance_gradcheck_broadcast_and_plain_formula():
     torch.manual_seed(0)
     x = torch.randn(3, 4, 5, 6, dtype=torch.float64, requires_grad=True)
     y = torch.randn(1, 4, 5, 6, dtype=torch.float64, requires_grad=True)
-    assert torch.autograd.gradcheck(vgg_module._mean_square_distance, (x, y))
-    plain = lambda a, b: (a - b).square().flatten(1).mean(1)  # noqa: E731
+    assert torch.autograd.gradcheck(vgg_module._mean_abs_distance, (x, y))
+    plain = lambda a, b: (a - b).abs().flatten(1).mean(1)  # noqa: E731
     for dtype, fmt, tol in ((torch.float32, torch.contiguous_format, 1e-6),
                             (torch.float32, torch.channels_last, 1e-6), (torch.bfloat16, torch.channels_last, 1e-2)):
         a = torch.randn(2, 8, 16, 16).to(dtype).contiguous(memory_format=fmt).requires_grad_(True)
         b = torch.randn(1, 8, 16, 16).to(dtype).contiguous(memory_format=fmt)
-        got = vgg_module._mean_square_distance(a, b)
+        got = vgg_module._mean_abs_distance(a, b)
         assert got.dtype == torch.float32
         torch.testing.assert_close(got, plain(a.double(), b.double()).float(), rtol=tol, atol=0)
         (grad,) = torch.autograd.grad(got.sum(), a)
         assert grad.is_contiguous(memory_format=fmt)
-        torch.testing.assert_close(grad.double(), 2 * (a - b).double() / a[0].numel(), rtol=tol, atol=1e-6)
+        torch.testing.assert_close(grad.double(), (a - b).sign().double() / a[0].numel(), rtol=tol, atol=1e-6)
 
 
-def test_mean_squared_distance_of_float16_does_not_overflow():
+def test_mean_abs_distance_of_float16_does_not_overflow():
     x = torch.full((1, 64, 64, 64), 300.0, dtype=torch.float16)
-    got = vgg_module._mean_square_distance(x, torch.zeros_like(x))
-    assert torch.isfinite(got).all() and abs(float(got) - 300.0 ** 2) / 300.0 ** 2 < 1e-3
+    got = vgg_module._mean_abs_distance(x, torch.zeros_like(x))
+    assert torch.isfinite(got).all() and abs(float(got) - 300.0) / 300.0 < 1e-3

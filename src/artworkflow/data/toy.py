@@ -63,22 +63,36 @@ def _pick(rng: np.random.Generator, palette: tuple) -> tuple[int, int, int]:
     return palette[int(rng.integers(len(palette)))]
 
 
-def _face_regions(rng: np.random.Generator, x: np.ndarray, y: np.ndarray) -> list[Region]:
-    """Regions in painting order (later ones cover earlier ones); coordinates are in [0,1]."""
+class _Palette:
+    """The flat stage's random choices: one colour per role, drawn once from its own stream so that
+    the sketch (geometry) stays fixed when only the colours are drawn again."""
+
+    def __init__(self, rng: np.random.Generator):
+        self.colours = {name: _pick(rng, palette) for name, palette in (
+            ("background", BACKGROUNDS), ("skin", SKINS), ("hair", HAIRS), ("shirt", SHIRTS), ("iris", IRISES),
+            ("mouth", MOUTHS))}
+
+    def __getitem__(self, role: str) -> tuple[int, int, int]:
+        return self.colours[role]
+
+
+def _face_regions(rng: np.random.Generator, colours: _Palette, x: np.ndarray, y: np.ndarray) -> list[Region]:
+    """Regions in painting order (later ones cover earlier ones); coordinates are in [0,1]. ``rng``
+    draws the geometry (the sketch), ``colours`` holds the flat stage's choices."""
     u = rng.uniform
     cx, cy = 0.5 + u(-0.06, 0.06), 0.48 + u(-0.04, 0.04)
     a = u(0.2, 0.25)
     b = a * u(1.05, 1.2)
     head = (cx, cy, a, b)
-    skin, hair = _pick(rng, SKINS), _pick(rng, HAIRS)
+    skin, hair = colours["skin"], colours["hair"]
     style = int(rng.integers(3))
     full = np.ones_like(x, dtype=bool)
-    regions = [Region(full, _pick(rng, BACKGROUNDS), None, 0.0)]
+    regions = [Region(full, colours["background"], None, 0.0)]
     if style == 1:
         back = (cx, cy + b * 0.1, a * 1.25, b * 1.1)
         regions.append(Region(_ellipse(x, y, back) & (y < cy + b * u(0.3, 0.9)), hair, back, 0.5))
     body = (cx + u(-0.03, 0.03), 1.0 + u(0.0, 0.08), u(0.3, 0.4), u(0.22, 0.3))
-    regions.append(Region(_ellipse(x, y, body), _pick(rng, SHIRTS), body, 0.15))
+    regions.append(Region(_ellipse(x, y, body), colours["shirt"], body, 0.15))
     neck = (cx, cy + b * 0.95, a * 0.32, b * 0.35)
     regions.append(Region(_ellipse(x, y, neck), skin, neck, 0.1))
     if style == 2:
@@ -92,7 +106,7 @@ def _face_regions(rng: np.random.Generator, x: np.ndarray, y: np.ndarray) -> lis
     ea = a * u(0.15, 0.2)
     eb = ea * u(1.0, 1.35)
     gaze_x, gaze_y, iris_r = ea * u(-0.35, 0.35), eb * u(-0.3, 0.3), ea * u(0.5, 0.7)
-    iris = _pick(rng, IRISES)
+    iris = colours["iris"]
     eyes = [(cx + side * dx, ey, ea, eb) for side in (-1.0, 1.0)]
     for eye in eyes:
         regions.append(Region(_ellipse(x, y, eye), EYE_WHITE, eye, 0.8))
@@ -103,7 +117,7 @@ def _face_regions(rng: np.random.Generator, x: np.ndarray, y: np.ndarray) -> lis
     mouth = (cx + u(-0.02, 0.02), cy + b * u(0.5, 0.62), mouth_a, mouth_a * u(0.3, 0.6))
     open_mouth = _ellipse(x, y, mouth)
     shape = open_mouth if rng.random() < 0.4 else open_mouth & (y >= mouth[1])
-    regions.append(Region(shape, _pick(rng, MOUTHS), mouth, 0.4))
+    regions.append(Region(shape, colours["mouth"], mouth, 0.4))
     return regions
 
 
@@ -198,25 +212,64 @@ def _grid(n: int) -> tuple[np.ndarray, np.ndarray]:
     return x, y
 
 
-def render_item(seed: int, index: int, size: int = 64, stages: int = 3, split: str = "train") -> list[Image.Image]:
-    """The stage images of one toy item, drawn supersampled and box-filtered for smooth edges."""
+def _stage_rng(seed: int, split: str, index: int, stage: int, variant: int) -> np.random.Generator:
+    """The random stream of one stage's choices (stage 0: geometry, 1: colours, 2: light, 3: tint)."""
+    return np.random.default_rng([seed, _SPLIT_CODES.get(split, 2), index, stage, variant])
+
+
+def render_item(seed: int, index: int, size: int = 64, stages: int = 3, split: str = "train",
+                variants: dict[int, int] | None = None) -> list[Image.Image]:
+    """The stage images of one toy item, drawn supersampled and box-filtered for smooth edges.
+
+    Every stage draws its random choices from its own stream, so ``variants={k: v}`` (v >= 1) renders
+    a true alternative of stage k: the same earlier stages, other choices at stage k (later stages
+    follow from them)."""
     toy_spec(stages)
-    rng = np.random.default_rng([seed, _SPLIT_CODES.get(split, 2), index])
+    variants = variants or {}
+    rng = [_stage_rng(seed, split, index, k, variants.get(k, 0)) for k in range(4)]
     factor = 3 if size <= 256 else 2
     x, y = _grid(size * factor)
-    regions = _face_regions(rng, x, y)
+    regions = _face_regions(rng[0], _Palette(rng[1]), x, y)
     label = _paint(regions)
     ink = _ink(label, radius=max(0, round((max(1.0, size / 64 * 1.1) * factor - 2) / 2)))[..., None]
     palette = np.array([r.colour for r in regions], dtype=np.float32) / 255.0
     flat = palette[label]
     out = [_downsample(1.0 - 0.9 * ink[..., 0], factor), _downsample(flat * (1 - ink) + INK * ink, factor)]
-    light = _light(rng)
     if stages >= 3:
-        shaded = _shade(regions, label, flat, x, y, light) * (1 - ink) + INK * ink
+        shaded = _shade(regions, label, flat, x, y, _light(rng[2])) * (1 - ink) + INK * ink
         out.append(_downsample(shaded, factor))
         if stages >= 4:
-            out.append(_downsample(_tint(rng, shaded, x, y), factor))
+            out.append(_downsample(_tint(rng[3], shaded, x, y), factor))
     return [_to_image(a) for a in out]
+
+
+def render_alternatives(seed: int, index: int, stage: int, k: int, size: int = 64, stages: int = 3,
+                        split: str = "test") -> list[Image.Image]:
+    """K true alternatives of image stage ``stage`` (>= 1) of one item: variant 0 is the item itself,
+    the others redraw only that stage's random choices."""
+    if not 1 <= stage < stages:
+        raise ConfigError(f"stage {stage} has no random choices of its own; pick 1..{stages - 1}")
+    return [render_item(seed, index, size, stages, split, {stage: v})[stage] for v in range(k)]
+
+
+ALTERNATIVES_DIR = "alternatives"
+
+
+def write_alternatives(out: str | os.PathLike, k: int, stages: int = 3, size: int = 64, test_count: int = 8,
+                       seed: int = 0) -> Path:
+    """``alternatives/<stage>/<id>/<v>.png``: for every test item and every stage after the first, K
+    renders of that stage that differ only in its own random choices (the truth a model's variations
+    are compared with)."""
+    if k < 2:
+        raise ConfigError(f"alternatives must be at least 2 to have a spread, got {k}")
+    spec = toy_spec(stages)
+    root = Path(out) / ALTERNATIVES_DIR
+    width = max(5, len(str(test_count - 1)))
+    for stage in range(1, stages):
+        for index in range(test_count):
+            for v, img in enumerate(render_alternatives(seed, index, stage, k, size, stages)):
+                save_image(img, root / spec.names[stage] / f"{index:0{width}d}" / f"{v}.png")
+    return root
 
 
 def _check_target(out: Path, overwrite: bool) -> None:
@@ -228,9 +281,11 @@ def _check_target(out: Path, overwrite: bool) -> None:
 
 
 def make_toy_dataset(out: str | os.PathLike, stages: int = 3, size: int = 64, count: int = 200,
-                     test_count: int | None = None, seed: int = 0, overwrite: bool = False) -> Path:
+                     test_count: int | None = None, seed: int = 0, overwrite: bool = False,
+                     alternatives: int = 0) -> Path:
     """Write a toy dataset in the standard layout; the same arguments always give the same bytes.
-    With ``overwrite`` only files this generator names are replaced; nothing is deleted."""
+    With ``overwrite`` only files this generator names are replaced; nothing is deleted.
+    ``alternatives`` K >= 2 also writes K true alternatives of every later stage of every test item."""
     spec = toy_spec(stages)
     if size < 16:
         raise ConfigError(f"toy image size must be at least 16 px, got {size}")
@@ -247,5 +302,7 @@ def make_toy_dataset(out: str | os.PathLike, stages: int = 3, size: int = 64, co
             images = render_item(seed, index, size, stages, split)
             for stage, img in zip(spec.names, images):
                 save_image(img, stage_dir(out, split, stage) / f"{index:0{width}d}.png")
+    if alternatives:
+        write_alternatives(out, alternatives, stages, size, test_count, seed)
     write_spec(out, spec)
     return out

@@ -185,12 +185,13 @@ def _train_regularizer(a: argparse.Namespace) -> None:
         raise ConfigError(f"{data}: workflow {ds.spec.names} does not match the model's {wf.spec.names}")
     perceptual = _perceptual(a.perceptual, a.vgg_weights, a.device)
     options = {"model": str(model_dir), "data": str(Path(data).resolve()), "stage": wf.spec.names[stage + 1],
-               "steps": a.steps, "inner_steps": a.inner_steps, "lr": a.lr, "lambda_gan": a.lambda_gan,
+               "samples": a.samples, "inner_steps": a.inner_steps, "updates": a.samples * a.inner_steps,
+               "lr": a.lr, "lambda_gan": a.lambda_gan,
                "perceptual": "vgg16" if perceptual is not None else "none", "seed": a.seed}
     if a.dry_run:
         print(json.dumps(options, indent=2))
         return
-    report = train_regularizer(wf, disc, ds, stage + 1, a.steps, lr=a.lr, lambda_gan=a.lambda_gan,
+    report = train_regularizer(wf, disc, ds, stage + 1, a.samples, lr=a.lr, lambda_gan=a.lambda_gan,
                                inner_steps=a.inner_steps, perceptual=perceptual, seed=a.seed,
                                progress=not a.quiet)
     wf.save_pretrained(model_dir, discriminators=disc.cpu())
@@ -198,8 +199,8 @@ def _train_regularizer(a: argparse.Namespace) -> None:
     if log is not None:
         with open(log, "a") as fh:
             fh.write(json.dumps({**options, **report}) + "\n")
-    print(f"trained the regulariser of '{report['stage']}' for {a.steps} samples "
-          f"({report['regularizer_steps']} in total); w mean {report['w_mean']:.2e} "
+    print(f"trained the regulariser of '{report['stage']}' on {a.samples} samples × {a.inner_steps} inner "
+          f"steps = {report['updates']} updates ({report['regularizer_steps']} samples in total); w mean {report['w_mean']:.2e} "
           f"[{report['w_min']:.2e}, {report['w_max']:.2e}]; saved to {model_dir}")
 
 
@@ -231,15 +232,20 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
 
     r = sub.add_parser("train-regularizer", help="learn the weight decay of AdaIN optimisation for one stage",
                        description="Train the learned regulariser of one generation stage (supplement "
-                       "Algorithm 1) and save it into the model folder.")
+                       "Algorithm 1) and save it into the model folder. Every sample runs --inner-steps "
+                       "optimisation steps of the AdaIN increment, each followed by one update of the "
+                       "regulariser: the published schedule, 500 samples x 80 inner steps, is 40,000 updates.")
     r.add_argument("--model", required=True, help="run folder (or model folder with discriminators)")
     r.add_argument("--stage", required=True, help="the stage the regulariser serves: a name, or an index >= 1")
     r.add_argument("--data", help="dataset folder (default: the one recorded in RUN/run.json)")
-    r.add_argument("--steps", type=int, default=1000, help="training samples (paper: 40000)")
+    r.add_argument("--samples", "--steps", type=int, default=500, dest="samples",
+                   help="training samples (aligned pairs), each an inner optimisation (default and published: 500)")
     r.add_argument("--inner-steps", type=int, default=80, dest="inner_steps",
-                   help="optimisation steps of δ per sample, each followed by a regulariser update")
-    r.add_argument("--lr", type=float, default=1e-3)
-    r.add_argument("--lambda-gan", type=float, default=1.0, dest="lambda_gan")
+                   help="optimisation steps of the AdaIN increment per sample, each followed by one regulariser "
+                   "update (default and published: 80; updates = samples x inner steps = 40,000)")
+    r.add_argument("--lr", type=float, default=1e-3, help="Adam step size of the regulariser (default: 1e-3)")
+    r.add_argument("--lambda-gan", type=float, default=1.0, dest="lambda_gan",
+                   help="weight of the critic's judgement of the edit (default: 1)")
     r.add_argument("--perceptual", choices=["vgg16", "none"],
                    help="perceptual loss term (default: vgg16 when its weights are found, else none)")
     r.add_argument("--vgg-weights", help="path to vgg16-397923af.pth")

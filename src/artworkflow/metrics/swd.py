@@ -149,25 +149,23 @@ def swd_resolutions(height: int, width: int) -> list[int]:
 
 
 @torch.no_grad()
-def sliced_wasserstein(a: Tensor, b: Tensor, seed: int = 0, descriptors_per_image: int = 128,
-                       n_dirs: int = 128, n_repeats: int = 4,
-                       normalization: str = "separate") -> dict[str, float]:
-    """Multi-scale SWD between two image sets in [-1, 1], scaled by 1e3 as in ProGAN.
+def swd_descriptors(images: Tensor, seed: int = 0, descriptors_per_image: int = 128) -> list[Tensor]:
+    """Per pyramid level, the (N * per_image, C, 7, 7) neighbourhoods of an image set in [-1, 1],
+    image-major, so that a subset (or a bootstrap resample) of images selects whole blocks."""
+    x = _prepare(images, "images")
+    resolutions = swd_resolutions(x.shape[2], x.shape[3])
+    if not resolutions:
+        raise ValueError(f"images must be at least {MIN_RESOLUTION} px, got {tuple(x.shape[2:])}")
+    return _descriptors(x, len(resolutions), descriptors_per_image, seed)
 
-    Returns ``{"swd_<res>": ..., "swd_avg": ...}`` with one entry per pyramid level from the full
-    resolution down to 16 px. Results are deterministic for a given ``seed``, and identical sets
-    give exactly 0 because both sets sample neighbourhoods at the same positions.
-    """
+
+def swd_from_descriptors(all_a: list[Tensor], all_b: list[Tensor], seed: int = 0, n_dirs: int = 128,
+                         n_repeats: int = 4, normalization: str = "separate",
+                         resolutions: list[int] | None = None) -> dict[str, float]:
+    """SWD (× 1e3) of two sets given by their per-level descriptors (see ``swd_descriptors``)."""
     if normalization not in ("separate", "reference"):
         raise ValueError(f"normalization must be 'separate' or 'reference', got {normalization!r}")
-    a, b = _prepare(a, "a"), _prepare(b, "b")
-    if a.shape[2:] != b.shape[2:]:
-        raise ValueError(f"image sizes differ: {tuple(a.shape[2:])} vs {tuple(b.shape[2:])}")
-    resolutions = swd_resolutions(a.shape[2], a.shape[3])
-    if not resolutions:
-        raise ValueError(f"images must be at least {MIN_RESOLUTION} px, got {tuple(a.shape[2:])}")
-    all_a = _descriptors(a, len(resolutions), descriptors_per_image, seed)
-    all_b = _descriptors(b, len(resolutions), descriptors_per_image, seed)
+    resolutions = resolutions or list(range(len(all_a)))
     result: dict[str, float] = {}
     for level, res in enumerate(resolutions):
         desc_a, desc_b = all_a[level], all_b[level]
@@ -179,3 +177,21 @@ def sliced_wasserstein(a: Tensor, b: Tensor, seed: int = 0, descriptors_per_imag
         result[f"swd_{res}"] = dist * 1e3
     result["swd_avg"] = float(np.mean(list(result.values())))
     return result
+
+
+@torch.no_grad()
+def sliced_wasserstein(a: Tensor, b: Tensor, seed: int = 0, descriptors_per_image: int = 128,
+                       n_dirs: int = 128, n_repeats: int = 4,
+                       normalization: str = "separate") -> dict[str, float]:
+    """Multi-scale SWD between two image sets in [-1, 1], scaled by 1e3 as in ProGAN.
+
+    Returns ``{"swd_<res>": ..., "swd_avg": ...}`` with one entry per pyramid level from the full
+    resolution down to 16 px. Results are deterministic for a given ``seed``, and identical sets
+    give exactly 0 because both sets sample neighbourhoods at the same positions.
+    """
+    a, b = _prepare(a, "a"), _prepare(b, "b")
+    if a.shape[2:] != b.shape[2:]:
+        raise ValueError(f"image sizes differ: {tuple(a.shape[2:])} vs {tuple(b.shape[2:])}")
+    return swd_from_descriptors(swd_descriptors(a, seed, descriptors_per_image),
+                                swd_descriptors(b, seed, descriptors_per_image), seed, n_dirs, n_repeats,
+                                normalization, swd_resolutions(a.shape[2], a.shape[3]))

@@ -1,5 +1,7 @@
 """The workflow-inference network G^I_i: a U-Net (instance norm, bilinear upsampling, reflect
-padding) mapping stage i+1 back to stage i."""
+padding) mapping stage i+1 back to stage i. As the published ``unet_256`` it halves down to a 1×1
+bottleneck at full depth, which is why the innermost layer has no instance norm (over one pixel it
+would output zeros); ``bottleneck_norm`` keeps it for shallower nets whose bottleneck is wider."""
 from __future__ import annotations
 
 import torch
@@ -9,13 +11,15 @@ from .blocks import conv_block
 
 
 class UNet(nn.Module):
-    def __init__(self, in_channels: int, out_channels: int, width: int = 64, depth: int = 5):
+    def __init__(self, in_channels: int, out_channels: int, width: int = 64, depth: int = 8,
+                 bottleneck_norm: bool = False):
         super().__init__()
         chans = [width * min(2 ** k, 8) for k in range(depth)]
         self.down = nn.ModuleList()
         for k, c in enumerate(chans):
             cin = in_channels if k == 0 else chans[k - 1]
-            self.down.append(conv_block(cin, c, 4, stride=2, norm="none" if k == 0 else "in", act="lrelu"))
+            plain = k == 0 or (k == depth - 1 and not bottleneck_norm)
+            self.down.append(conv_block(cin, c, 4, stride=2, norm="none" if plain else "in", act="lrelu"))
         self.up = nn.ModuleList()
         for k in range(depth - 1, 0, -1):
             cin = chans[k] if k == depth - 1 else 2 * chans[k]

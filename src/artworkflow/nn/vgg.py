@@ -124,7 +124,8 @@ class VGG16Features(nn.Module):
 
 
 class PerceptualLoss(nn.Module):
-    """Mean over VGG16 layers of the mean squared feature difference.
+    """Sum over VGG16 layers of the mean absolute feature difference (the published form of the
+    perceptual term of L_Ada: ℓ1 per layer, each a mean over that layer's elements, summed).
 
     ``features`` is exposed so a fixed target can be encoded once and reused across many
     optimisation steps; ``reduction="none"`` keeps one loss per sample so a batch of independent
@@ -148,9 +149,9 @@ class PerceptualLoss(nn.Module):
                 y_features: Mapping[str, Tensor] | None = None, reduction: str | None = None) -> Tensor:
         """Loss between ``x`` and a target given as an image ``y`` or precomputed ``y_features``.
 
-        Target features with batch size 1 broadcast against every sample of ``x``. The squared
-        error is accumulated in float32 so the loss stays accurate under autocast; target features
-        in the same memory format as ``x``'s avoid a strided pass per layer.
+        Target features with batch size 1 broadcast against every sample of ``x``. The distance is
+        accumulated in float32 so the loss stays accurate under autocast; target features in the
+        same memory format as ``x``'s avoid a strided pass per layer.
         """
         if (y is None) == (y_features is None):
             raise ValueError("pass exactly one of `y` or `y_features`")
@@ -163,16 +164,15 @@ class PerceptualLoss(nn.Module):
         for name in self.layers:
             if name not in fy:
                 raise KeyError(f"target features lack layer {name!r}")
-            per_sample = per_sample + _mean_square_distance(fx[name], fy[name].to(fx[name].dtype))
-        per_sample = per_sample / len(self.layers)
+            per_sample = per_sample + _mean_abs_distance(fx[name], fy[name].to(fx[name].dtype))
         return per_sample if reduction == "none" else per_sample.mean()
 
 
-class _MeanSquaredDistance(torch.autograd.Function):
-    """Per-sample mean of ``(x - y)²`` in float32 (float64 for float64): one pass over the
-    difference forward (a norm, accumulated in float32 by torch) and one backward, where the
-    autograd of the plain formula makes three more passes over every full-size feature map.
-    float16 takes a float32 norm, as its result could overflow."""
+class _MeanAbsDistance(torch.autograd.Function):
+    """Per-sample mean of ``|x - y|`` in float32 (float64 for float64): one pass over the difference
+    forward (a 1-norm, accumulated in float32 by torch) and one backward, where the autograd of the
+    plain formula makes more passes over every full-size feature map. float16 takes a float32 norm,
+    as its sum could overflow."""
 
     @staticmethod
     def forward(ctx, x: Tensor, y: Tensor) -> Tensor:
@@ -180,22 +180,21 @@ class _MeanSquaredDistance(torch.autograd.Function):
         ctx.save_for_backward(diff)
         ctx.y_shape = y.shape
         dtype = torch.float32 if diff.dtype == torch.float16 else None
-        norm = torch.linalg.vector_norm(diff, dim=tuple(range(1, diff.dim())), dtype=dtype)
-        norm = norm.to(torch.promote_types(norm.dtype, torch.float32))
-        return norm.square() / diff[0].numel()
+        norm = torch.linalg.vector_norm(diff, ord=1, dim=tuple(range(1, diff.dim())), dtype=dtype)
+        return norm.to(torch.promote_types(norm.dtype, torch.float32)) / diff[0].numel()
 
     @staticmethod
     @once_differentiable
     def backward(ctx, grad: Tensor):
         (diff,) = ctx.saved_tensors
-        scale = (grad * (2 / diff[0].numel())).to(diff.dtype).view(-1, *(1,) * (diff.dim() - 1))
-        gx = diff * scale
+        scale = (grad / diff[0].numel()).to(diff.dtype).view(-1, *(1,) * (diff.dim() - 1))
+        gx = diff.sign().mul_(scale)
         gy = -gx.sum_to_size(ctx.y_shape) if ctx.needs_input_grad[1] else None
         return gx if ctx.needs_input_grad[0] else None, gy
 
 
-def _mean_square_distance(x: Tensor, y: Tensor) -> Tensor:
-    return _MeanSquaredDistance.apply(x, y)
+def _mean_abs_distance(x: Tensor, y: Tensor) -> Tensor:
+    return _MeanAbsDistance.apply(x, y)
 
 
 def _describe_lookup(argument: str | None, env: str, hub_file: Path) -> str:

@@ -12,12 +12,14 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from safetensors.torch import save_file
 
 from ..errors import CheckpointError
 from ..workflow import (DISCRIMINATORS_FILE, WEIGHTS_FILE, Discriminators, Workflow, _cpu_state,
                         _fsync_dir, load_weights)
 
 STATE_FILE = "training_state.pt"
+AVERAGE_FILE = "weight_average.safetensors"
 RUN_FILE = "run.json"
 
 
@@ -33,9 +35,10 @@ def atomic_write_text(path: Path, text: str) -> None:
 
 def save_checkpoint(run: Path, step: int, wf: Workflow, disc: Discriminators,
                     optimizers: dict[str, torch.optim.Optimizer], scalers: dict[str, Any],
-                    run_config: dict[str, Any], keep: int = 2) -> Path:
+                    run_config: dict[str, Any], keep: int = 2, average: torch.nn.Module | None = None) -> Path:
     """Write the checkpoint of ``step`` and point ``latest`` at it; temporary folders that a killed
-    run left behind are removed first, and only the newest ``keep`` checkpoints stay."""
+    run left behind are removed first, and only the newest ``keep`` checkpoints stay. ``model/``
+    holds the weights training continues from; the weight average (if any) sits beside it."""
     root = run / "checkpoints"
     root.mkdir(parents=True, exist_ok=True)
     final = root / f"step-{step:08d}"
@@ -49,6 +52,8 @@ def save_checkpoint(run: Path, step: int, wf: Workflow, disc: Discriminators,
              "scalers": {k: s.state_dict() for k, s in scalers.items()},
              "torch_rng": torch.get_rng_state()}
     torch.save(state, tmp / STATE_FILE)
+    if average is not None:
+        save_file(_cpu_state(average), str(tmp / AVERAGE_FILE))
     (tmp / RUN_FILE).write_text(json.dumps(run_config, indent=2))
     _fsync_dir(tmp)
     if final.exists():
@@ -90,6 +95,11 @@ def load_checkpoint(ckpt: Path, wf: Workflow, disc: Discriminators,
         raise CheckpointError(f"{ckpt / STATE_FILE}: unreadable training state or one of another run "
                               f"({e.__class__.__name__}); delete this checkpoint folder to resume from an "
                               "older one") from None
+
+
+def load_average(ckpt: Path, average: torch.nn.Module) -> None:
+    """Restore the weight average of a checkpoint (a run started with train.ema > 0 always has one)."""
+    load_weights(average, ckpt / AVERAGE_FILE)
 
 
 def read_run_config(ckpt: Path) -> dict[str, Any]:

@@ -16,11 +16,14 @@ from torch.utils.data import DataLoader, Dataset, Sampler
 
 from ..config import ModelConfig, TrainConfig, WorkflowSpec, to_dict
 from ..data.dataset import StageDataset, collate_stages
+from ..nn.init import init_weights
 from ..errors import CheckpointError, ConfigError, DatasetError, TrainingDivergedError
 from ..workflow import Discriminators, Workflow
 from . import objectives as O
-from .checkpoint import atomic_write_text, latest_checkpoint, load_checkpoint, read_run_config, save_checkpoint
+from .checkpoint import (atomic_write_text, latest_checkpoint, load_average, load_checkpoint, read_run_config,
+                         save_checkpoint)
 from .distributed import Dist, average_gradients, barrier, broadcast_module, init_distributed
+from .ema import WeightAverage
 from .samples import SampleWriter
 
 PHASES = ("inference", "inference_joint", "generation", "generation_joint")
@@ -157,8 +160,8 @@ def train(data: str | Path, out: str | Path, model: ModelConfig, cfg: TrainConfi
                   "train": to_dict(cfg)}
 
     fmt = torch.channels_last if cfg.channels_last else torch.contiguous_format
-    wf = Workflow(spec, model).to(device, memory_format=fmt)
-    disc = Discriminators(spec, model).to(device, memory_format=fmt)
+    wf = init_weights(Workflow(spec, model), cfg.init).to(device, memory_format=fmt)
+    disc = init_weights(Discriminators(spec, model), cfg.init).to(device, memory_format=fmt)
     adam = lambda params: make_adam(params, cfg)  # noqa: E731
     optimizers = {"inference": adam(wf.inference.parameters()),
                   "inference_d": adam(disc.inference.parameters()),
@@ -187,6 +190,10 @@ def train(data: str | Path, out: str | Path, model: ModelConfig, cfg: TrainConfi
                               "or choose another --out folder")
     broadcast_module(wf, world)
     broadcast_module(disc, world)
+    average = WeightAverage(wf, cfg.ema) if cfg.ema > 0 else None
+    if average is not None and ckpt is not None:
+        load_average(ckpt, average)
+    shown = average.workflow(wf) if average is not None else wf
 
     steps_per_epoch = len(ds) // cfg.batch_size
     plan = schedule(cfg, steps_per_epoch)
@@ -195,7 +202,7 @@ def train(data: str | Path, out: str | Path, model: ModelConfig, cfg: TrainConfi
     if world.is_main:
         run.mkdir(parents=True, exist_ok=True)
         atomic_write_text(run / "run.json", json.dumps({**run_config, "plan": plan}, indent=2))
-    writer = SampleWriter(run, ds, wf, seed=cfg.seed) if world.is_main else None
+    writer = SampleWriter(run, ds, shown, seed=cfg.seed) if world.is_main else None
 
     sampler = _GlobalBatches(len(ds), cfg.batch_size, cfg.seed, step, world)
     loader = DataLoader(_Keyed(ds), batch_sampler=sampler, collate_fn=collate_stages,
@@ -243,17 +250,19 @@ def train(data: str | Path, out: str | Path, model: ModelConfig, cfg: TrainConfi
             disc.encoded.requires_grad_(False)
             disc.random.requires_grad_(False)
             with _autocast(device, cfg.amp):
-                losses, fakes = O.generation_generator_loss(wf, disc, stages, joint, ctx, w)
+                losses, fakes = O.generation_generator_loss(wf, disc, stages, joint, ctx, w, cfg.augmentations)
             _finite(losses, step, run)
             gen_params = [*wf.generators.parameters(), *wf.encoders.parameters()]
             step_optimizer("generation", losses["gen/total"], gen_params)
             disc.encoded.requires_grad_(True)
             disc.random.requires_grad_(True)
             with _autocast(device, cfg.amp):
-                d_losses = O.generation_discriminator_loss(disc, fakes)
+                d_losses = O.generation_discriminator_loss(disc, fakes, ctx, cfg.augmentations)
             _finite(d_losses, step, run)
             step_optimizer("generation_d", d_losses["gen_d/total"],
                            [*disc.encoded.parameters(), *disc.random.parameters()])
+            if average is not None:
+                average.update(wf)
         step += 1
         logged = {k: float(v.detach()) for k, v in {**losses, **d_losses}.items()}
         if on_step is not None:
@@ -269,11 +278,12 @@ def train(data: str | Path, out: str | Path, model: ModelConfig, cfg: TrainConfi
             bar.update(1)
         if step % cfg.checkpoint_every == 0 or step == end:
             if world.is_main:
-                save_checkpoint(run, step, wf, disc, optimizers, scalers, run_config, cfg.keep_checkpoints)
+                save_checkpoint(run, step, wf, disc, optimizers, scalers, run_config, cfg.keep_checkpoints,
+                                average=average)
             barrier(world)
     if world.is_main:
         # Also when no step was left: a run killed while writing model/ gets it back from --resume.
-        wf.save_pretrained(run / "model", discriminators=disc)
+        shown.save_pretrained(run / "model", discriminators=disc)
     if bar is not None:
         bar.close()
     if writer is not None:

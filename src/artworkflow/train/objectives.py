@@ -15,6 +15,7 @@ from torch.func import functional_call
 from .. import losses as L
 from ..config import LossWeights
 from ..workflow import Discriminators, Workflow
+from .augment import diff_augment, keyed_uniform
 
 
 @dataclass
@@ -52,6 +53,13 @@ def _interleave(even: torch.Tensor, odd: torch.Tensor) -> torch.Tensor:
 
 def _half(ctx: StepContext, part) -> StepContext:
     return StepContext(ctx.seed, ctx.step, part(ctx.sample_ids), ctx.world_size)
+
+
+def _critic_view(x: torch.Tensor, ctx: StepContext, augment: tuple[str, ...], salt: int) -> torch.Tensor:
+    """What a generation critic sees of ``x``: the image itself, or its DiffAugment with keyed draws."""
+    if not augment:
+        return x
+    return diff_augment(x, augment, keyed_uniform(ctx.seed, ctx.step, ctx.sample_ids, salt, 7))
 
 
 @torch.no_grad()
@@ -102,7 +110,8 @@ def inference_discriminator_loss(disc: Discriminators, pairs: list) -> dict[str,
 
 def generation_stage_loss(wf: Workflow, disc: Discriminators, i: int, inp: torch.Tensor,
                           target: torch.Tensor, enc_src: torch.Tensor, ctx: StepContext,
-                          w: LossWeights) -> tuple[dict[str, torch.Tensor], dict[str, torch.Tensor]]:
+                          w: LossWeights, augment: tuple[str, ...] = ()
+                          ) -> tuple[dict[str, torch.Tensor], dict[str, torch.Tensor]]:
     """BicycleGAN objective + cycle consistency for generation stage i (supplement eq. 1, paper
     eq. 3). Returns the named losses and the tensors the discriminator step and the next stage use."""
     g, enc, inv = wf.generators[i], wf.encoders[i], wf.inference[i]
@@ -116,7 +125,8 @@ def generation_stage_loss(wf: Workflow, disc: Discriminators, i: int, inp: torch
     fake = g.decode(content, g.adain_vector(_interleave(z_enc, z_rand)))
     fake_enc, fake_rand, content_r = _even(fake), _odd(fake), _odd(content)
 
-    gan = L.hinge_g(disc.encoded[i](fake_enc)) + L.hinge_g(disc.random[i](fake_rand))
+    gan = (L.hinge_g(disc.encoded[i](_critic_view(fake_enc, ce, augment, 100 + 10 * i)))
+           + L.hinge_g(disc.random[i](_critic_view(fake_rand, cr, augment, 101 + 10 * i))))
     l1 = L.l1(fake_enc, _even(target))
     kl = L.kl_divergence(mu, logvar) * ctx.world_size
     frozen_enc = {n: p.detach() for n, p in enc.named_parameters()}
@@ -127,7 +137,7 @@ def generation_stage_loss(wf: Workflow, disc: Discriminators, i: int, inp: torch
     out = {f"gen{i}/gan": gan, f"gen{i}/l1": l1, f"gen{i}/kl": kl, f"gen{i}/latent": latent,
            f"gen{i}/cycle": cycle}
     if w.mode_seeking > 0:
-        z_rand2 = keyed_randn(cr, nz, 10 * i + 3, mu.device)
+        z_rand2 = keyed_randn(cr, nz, 10 * i + 3, mu.device).to(mu.dtype)
         fake_rand2 = g.decode(content_r, g.adain_vector(z_rand2))
         ms = L.mode_seeking(fake_rand, fake_rand2, z_rand, z_rand2)
         total = total + w.mode_seeking * ms
@@ -140,7 +150,7 @@ def generation_stage_loss(wf: Workflow, disc: Discriminators, i: int, inp: torch
 
 
 def generation_generator_loss(wf: Workflow, disc: Discriminators, stages: list[torch.Tensor],
-                              joint: bool, ctx: StepContext, w: LossWeights):
+                              joint: bool, ctx: StepContext, w: LossWeights, augment: tuple[str, ...] = ()):
     """All generation stages. Separate: ground-truth inputs, latents encoded from the real next
     stage. Joint (as the published code wires it): stage 0 starts from the inferred first stage,
     later stages take the previous stage's (detached) outputs, latents are encoded from the
@@ -157,7 +167,7 @@ def generation_generator_loss(wf: Workflow, disc: Discriminators, stages: list[t
         else:
             inp = inferred[0] if i == 0 else prev
             enc_src = stages[-1] if i == n - 1 else inferred[i + 1]
-        losses, fakes = generation_stage_loss(wf, disc, i, inp, stages[i + 1], enc_src, ctx, w)
+        losses, fakes = generation_stage_loss(wf, disc, i, inp, stages[i + 1], enc_src, ctx, w, augment)
         out.update(losses)
         total = total + losses[f"gen{i}/total"]
         all_fakes.append(fakes)
@@ -166,12 +176,17 @@ def generation_generator_loss(wf: Workflow, disc: Discriminators, stages: list[t
     return out, all_fakes
 
 
-def generation_discriminator_loss(disc: Discriminators, all_fakes: list) -> dict[str, torch.Tensor]:
+def generation_discriminator_loss(disc: Discriminators, all_fakes: list, ctx: StepContext | None = None,
+                                  augment: tuple[str, ...] = ()) -> dict[str, torch.Tensor]:
+    """Hinge loss of both critics of every stage; with ``augment``, real and fake images each get
+    their own keyed DiffAugment draws (``ctx`` gives the keys)."""
     out: dict[str, torch.Tensor] = {}
     total = 0.0
+    ce, cr = (_half(ctx, _even), _half(ctx, _odd)) if augment else (None, None)
     for i, f in enumerate(all_fakes):
-        d_enc = _judge(disc.encoded[i], f["real_enc"], f["enc"])
-        d_rand = _judge(disc.random[i], f["real_rand"], f["rand"])
+        view = lambda x, c, salt: _critic_view(x, c, augment, salt + 10 * i)  # noqa: E731
+        d_enc = _judge(disc.encoded[i], view(f["real_enc"], ce, 200), view(f["enc"], ce, 201))
+        d_rand = _judge(disc.random[i], view(f["real_rand"], cr, 202), view(f["rand"], cr, 203))
         out[f"gen{i}/d_enc"], out[f"gen{i}/d_rand"] = d_enc.detach(), d_rand.detach()
         total = total + d_enc + d_rand
     out["gen_d/total"] = total
