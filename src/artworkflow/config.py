@@ -201,17 +201,25 @@ class TrainConfig:
             raise ConfigError("max_steps must be at least 4 (one step per training phase)")
 
 
+SMALL_BUDGET_EMA = 0.995
+SMALL_BUDGET_AUGMENT = "color,translation,cutout"
+"""The aids ``tiny`` and ``small`` switch on: on toy faces at 1,500 steps they lowered the SWD of
+generated final stages from 96 to 79, nearly doubled each stage's diversity and lowered the
+unoptimised reconstruction ℓ1 from 0.32 to 0.23 (docs/results.md); ``paper`` stays the published
+recipe without them."""
+
 PRESETS: dict[str, tuple[ModelConfig, TrainConfig]] = {
     "paper": (ModelConfig(), TrainConfig()),
     "small": (
         ModelConfig(resolution=128, width=32, enc_width=32, unet_width=32, disc_width=32, mlp_dim=128,
                     enc_norm=False),
-        TrainConfig(init="torch"),
+        TrainConfig(init="torch", ema=SMALL_BUDGET_EMA, diff_augment=SMALL_BUDGET_AUGMENT),
     ),
     "tiny": (
         ModelConfig(resolution=64, width=16, mlp_dim=64, enc_width=16, enc_blocks=3, unet_width=16,
                     disc_width=16, n_res=2, enc_norm=False),
-        TrainConfig(batch_size=4, sample_every=100, checkpoint_every=100, init="torch"),
+        TrainConfig(batch_size=4, sample_every=100, checkpoint_every=100, init="torch", ema=SMALL_BUDGET_EMA,
+                    diff_augment=SMALL_BUDGET_AUGMENT),
     ),
 }
 

@@ -77,3 +77,28 @@ def test_stage_index():
     from artworkflow.errors import ArtworkflowError
     with pytest.raises(ArtworkflowError, match="unknown stage"):
         wf.stage_index("nope")
+
+
+def test_unet_halves_to_a_one_pixel_bottleneck_without_a_norm_there():
+    from artworkflow.nn.norm import InstanceNorm
+    assert [preset(p)[0].unet_levels for p in ("tiny", "small", "paper")] == [6, 7, 8]
+    assert ModelConfig(resolution=96).unet_levels == 5 and ModelConfig(unet_depth=5).unet_levels == 5
+    net = UNet(3, 1, 8, 6)
+    seen = []
+    net.down[-1].register_forward_hook(lambda m, i, o: seen.append(o.shape))
+    out = net(torch.rand(2, 3, 64, 64) * 2 - 1)
+    assert out.shape == (2, 1, 64, 64) and seen[0][2:] == (1, 1)
+    assert not any(isinstance(m, InstanceNorm) for m in net.down[-1].modules())
+    assert any(isinstance(m, InstanceNorm) for m in UNet(3, 1, 8, 4, bottleneck_norm=True).down[-1].modules())
+
+
+def test_latent_encoder_without_norms_keeps_global_colour():
+    from artworkflow.nn.norm import InstanceNorm
+    torch.manual_seed(0)
+    plain = LatentEncoder(3, 8, 8, 3, norm=False)
+    assert not any(isinstance(m, InstanceNorm) for m in plain.modules())
+    normed = LatentEncoder(3, 8, 8, 3, norm=True)
+    assert sorted(plain.state_dict()) == sorted(normed.state_dict()), "the same weights load either way"
+    red, blue = torch.zeros(1, 3, 32, 32), torch.zeros(1, 3, 32, 32)
+    red[:, 0], blue[:, 2] = 1, 1
+    assert not torch.allclose(plain(red)[0], plain(blue)[0])

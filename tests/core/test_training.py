@@ -70,7 +70,7 @@ def test_training_reduces_l1(toy_data, tmp_path):
     torch.manual_seed(0)
     before = validation_l1(init_weights(Workflow(ds.spec, MODEL), CFG.init), stages)
     res = train(toy_data, tmp_path / "run", MODEL,
-                short(max_steps=120, inference_epochs=5, inference_joint_epochs=5, generation_epochs=4,
+                short(max_steps=136, inference_epochs=5, inference_joint_epochs=5, generation_epochs=6,
                       generation_joint_epochs=1), progress=False)
     after = validation_l1(Workflow.from_pretrained(res.run), stages)
     assert after["inference"] < before["inference"] / 2, (before, after)
