@@ -42,9 +42,9 @@ def seconds_per_step(spec: WorkflowSpec, batch: int) -> float:
     best = float("inf")
     for _ in range(2):
         t0 = time.perf_counter()
-        losses, fakes = O.generation_generator_loss(wf, disc, stages, False, ctx, cfg.loss)
+        losses, fakes = O.generation_generator_loss(wf, disc, stages, False, ctx, cfg.loss, cfg.augmentations)
         losses["gen/total"].backward()
-        O.generation_discriminator_loss(disc, fakes)["gen_d/total"].backward()
+        O.generation_discriminator_loss(disc, fakes, ctx, cfg.augmentations)["gen_d/total"].backward()
         best = min(best, time.perf_counter() - t0)
     return best * 1.15
 

@@ -66,11 +66,13 @@ def config(tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="module")
-def uninterrupted(toy_data, config, tmp_path_factory) -> dict[str, torch.Tensor]:
+def uninterrupted(toy_data, config, tmp_path_factory) -> tuple[dict[str, torch.Tensor], dict[str, torch.Tensor]]:
+    """The saved model (with tiny's weight average, the averaged weights) and the last checkpoint's
+    training weights of a run that was never interrupted."""
     run = tmp_path_factory.mktemp("interrupt") / "run"
     subprocess.run([sys.executable, "-m", "artworkflow.train", *train_args(toy_data, run, config)],
                    check=True, env=ENV, timeout=120, capture_output=True)
-    return weights(run / "model")
+    return weights(run / "model"), weights(latest_checkpoint(run) / "model")
 
 
 def kill_at(point: str, data: Path, run: Path, config: Path, tmp: Path) -> None:
@@ -101,7 +103,8 @@ def test_kill_leaves_a_loadable_checkpoint_and_resume_is_exact(point, toy_data, 
                    check=True, env=ENV, timeout=120, capture_output=True)
     assert_loadable(run, STEPS)
     assert not list((run / "checkpoints").glob(".*")), "temporary checkpoint folders left behind"
-    for resumed in (weights(run / "model"), weights(latest_checkpoint(run) / "model")):
-        assert resumed.keys() == uninterrupted.keys()
+    for resumed, original in zip((weights(run / "model"), weights(latest_checkpoint(run) / "model")),
+                                 uninterrupted):
+        assert resumed.keys() == original.keys()
         for k in resumed:
-            assert torch.equal(resumed[k], uninterrupted[k]), k
+            assert torch.equal(resumed[k], original[k]), k
