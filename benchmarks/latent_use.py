@@ -61,7 +61,7 @@ def main() -> None:
     p.add_argument("--items", type=int, default=16, help="test items to measure on")
     a = p.parse_args()
     model, cfg = preset(a.preset)
-    extra = yaml.safe_load(open(a.config)) if a.config else {}
+    extra = yaml.safe_load(Path(a.config).read_text()) if a.config else {}
     model = replace(model, extra.get("model") or {}, "model.")
     cfg = replace(cfg, {**(extra.get("train") or {}), "max_steps": a.max_steps}, "train.")
     ds = StageDataset(a.data, "test", resolution=model.resolution, train=False)

@@ -173,17 +173,18 @@ def _evaluate_variant(wf: Workflow, name: str, artwork: Tensor, realism: Realism
 
 def _compare(per_unit: dict[str, dict], reference: Tensor, replicates: int, seed: int) -> list[dict[str, Any]]:
     """Paired bootstrap differences for the pairs of ``COMPARISONS`` that were evaluated."""
+    pairs = [(a, b) for a, b in COMPARISONS if a in per_unit and b in per_unit]
+    if not pairs:
+        return []
     per = B.BOOTSTRAP_SWD_DESCRIPTORS
-    ref_desc = swd_descriptors(reference, seed, per) if any(a in per_unit and b in per_unit
-                                                            for a, b in COMPARISONS) else None
+    ref_desc = swd_descriptors(reference, seed, per)
+    edit_desc = {v: swd_descriptors(per_unit[v]["edits"], seed, per) for v in {v for pair in pairs for v in pair}}
     out = []
-    for a, b in COMPARISONS:
-        if a not in per_unit or b not in per_unit:
-            continue
+    for a, b in pairs:
         ua, ub = per_unit[a], per_unit[b]
         diffs = [B.mean_difference("reconstruction ℓ1", a, ua["l1"], b, ub["l1"], replicates=replicates, seed=seed),
-                 B.swd_difference(a, swd_descriptors(ua["edits"], seed, per), b, swd_descriptors(ub["edits"], seed, per),
-                                  ref_desc, per, metric="edit SWD", replicates=max(50, replicates // 5), seed=seed),
+                 B.swd_difference(a, edit_desc[a], b, edit_desc[b], ref_desc, per, metric="edit SWD",
+                                  replicates=max(50, replicates // 5), seed=seed),
                  B.mean_difference("edit stage preservation ℓ1", a, ua["preservation"], b, ub["preservation"],
                                    replicates=replicates, seed=seed)]
         out += [{**d.to_dict(), "sentence": d.sentence()} for d in diffs]

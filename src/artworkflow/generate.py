@@ -9,6 +9,7 @@ from pathlib import Path
 import torch
 
 from .data.images import make_grid, save_image
+from .errors import ArtworkflowError
 from .metrics.diversity import mean_pairwise, real_spread
 from .pipeline import WorkflowPipeline
 
@@ -22,8 +23,8 @@ def _real_stage_spread(model: str | os.PathLike, stage: str, channels: int, reso
     try:
         data = json.loads(run_json.read_text())["data"]
         ds = StageDataset(data, "test", resolution=resolution, train=False)
-    except Exception:  # noqa: BLE001 - a missing or moved dataset only drops the relative figure
-        return None
+    except (OSError, ValueError, KeyError, TypeError, ArtworkflowError):
+        return None  # a missing or moved dataset only drops the relative figure
     k = ds.spec.names.index(stage) if stage in ds.spec.names else None
     if k is None or len(ds) < 2 or ds.spec.channels[k] != channels:
         return None
