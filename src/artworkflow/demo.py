@@ -1,31 +1,37 @@
-"""The main job end to end on bundled data: train a tiny workflow for a few minutes, then write
-generation grids and one page that shows everything."""
+"""The main job end to end on bundled data. With the bundled model: create (variations at every
+stage from a sample's line art) and edit (a sample artwork decomposed, reconstructed, re-sampled at
+a stage, a stage image changed). Then train a tiny workflow for a few minutes, to show that
+training works here. One page shows all of it."""
 from __future__ import annotations
 
-import html
 import time
 from pathlib import Path
 
 import torch
 
 from .config import WorkflowSpec, preset, replace
+from .data.images import load_image
 from .data.layout import image_path, list_ids, read_spec
+from .data.sample import DEMO_MODEL, bundled_sample_path
 from .data.toy import make_toy_dataset
+from .editing.session import EditSession
 from .generate import write_generation
+from .report.page import Figure, Section, write_page
+from .report.workflow_files import write_gif, write_strip
 from .train import objectives as O
 from .train.loop import train
 from .workflow import Discriminators, Workflow
 
+CREATE_ITEM = "birthday-cake"
+EDIT_ITEM = "pensive-face"
+"""Test items of the bundled sample (never seen in training) shown on the page."""
+
 
 def default_data(out: Path) -> Path:
     """The bundled real sample when the package ships it, else a procedural dataset."""
-    try:
-        from .data.sample import bundled_sample_path
-        path = bundled_sample_path()
-        if (path / "workflow.yaml").is_file():
-            return path
-    except ImportError:
-        pass
+    path = bundled_sample_path()
+    if (path / "workflow.yaml").is_file():
+        return path
     toy = out / "toy-data"
     if not (toy / "workflow.yaml").is_file():
         make_toy_dataset(toy, stages=3, size=64, count=200)
@@ -49,29 +55,85 @@ def seconds_per_step(spec: WorkflowSpec, batch: int) -> float:
     return best * 1.15
 
 
-def run_demo(out: str | Path = "runs/demo", minutes: float = 4.0, data: str | Path | None = None) -> Path:
-    out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
-    data = Path(data) if data else default_data(out)
+def _test_item(data: Path, stage: str, wanted: str) -> Path:
+    split = "test" if (data / "test").is_dir() else "train"
+    ids = list_ids(data, split)
+    return image_path(data, split, stage, wanted if wanted in ids else ids[0])
+
+
+def create_section(model: Path, data: Path, out: Path) -> Section:
+    """Fig. 5 of the paper: from one line drawing, variations at each stage (earlier stages fixed)."""
+    names = read_spec(data).names
+    line = _test_item(data, names[0], CREATE_ITEM)
+    write_generation(model, line, out, variations=5)
+    figures = [Figure(f"{out.name}/stage-{n}.png", f"variations of '{n}': each row changes only this stage's "
+                      "latent") for n in names[1:]]
+    return Section("Create: an artwork stage by stage",
+                   f"From the line art of {line.stem} (a test item), the bundled model draws each later stage; "
+                   f"columns: {' → '.join(names)}.", figures)
+
+
+def _recoloured(stage: torch.Tensor) -> torch.Tensor:
+    """A user's recolouring of a flat-colour stage: its red, green and blue channels rotated."""
+    return stage[:, [2, 0, 1]] if stage.shape[1] == 3 else -stage
+
+
+def edit_section(model: Path, data: Path, out: Path) -> Section:
+    """Fig. 6 of the paper: a finished artwork decomposed into stages, reconstructed (AdaIN
+    optimisation with the learned regulariser), then edited at an intermediate stage."""
+    wf = Workflow.from_pretrained(model)
+    names = wf.spec.names
+    art_path = _test_item(data, names[-1], EDIT_ITEM)
+    session = EditSession.from_artwork(wf, load_image(art_path, wf.spec.channels[-1]), method="adain",
+                                       regularization="learned", progress=False)
+    rec = session.reconstruction
+    mid = names[1]
+    files = [("inferred.png", f"stages inferred from the finished {art_path.stem}", rec.inferred),
+             ("reconstructed.png", f"regenerated after AdaIN optimisation: final-stage ℓ1 {rec.l1_before:.3f} "
+              f"→ {rec.l1_after:.3f}", session.stages)]
+    for seed in (1, 2):
+        files.append((f"resample-{seed}.png", f"'{mid}' re-sampled (seed {seed}): earlier stages kept",
+                      session.resample(mid, seed)))
+        session.undo()
+    files.append(("stage-image.png", f"'{mid}' image recoloured by hand: later stages follow",
+                  session.set_stage_image(mid, _recoloured(session.stages[1]))))
+    for name, _, stages in files:
+        write_strip(stages, out / name)
+    write_gif(session.stages, out / "workflow.gif")
+    figures = [Figure(f"{out.name}/{name}", caption) for name, caption, _ in files]
+    figures.append(Figure(f"{out.name}/workflow.gif", "the edited workflow, one frame per stage"))
+    return Section("Edit: an existing artwork at any stage", f"columns: {' → '.join(names)}", figures)
+
+
+def train_section(data: Path, run: Path, minutes: float) -> Section:
     spec = read_spec(data)
     model, cfg = preset("tiny")
     steps = max(8, int(minutes * 60 / seconds_per_step(spec, cfg.batch_size)))
     cfg = replace(cfg, {"max_steps": steps, "sample_every": max(1, steps // 6),
                         "checkpoint_every": max(1, steps // 4)})
-    run = out / "run"
     print(f"demo: training a tiny {' → '.join(spec.names)} workflow on {data} for {steps} steps "
           f"(about {minutes:g} min)")
+    t0 = time.perf_counter()
     train(data, run, model, cfg, resume=(run / "checkpoints" / "latest").is_file())
-    split = "test" if (data / "test").is_dir() else "train"
-    first = image_path(data, split, spec.names[0], list_ids(data, split)[0])
-    write_generation(run, first, out / "generate", variations=5)
-    page = out / "index.html"
-    page.write_text(
-        "<!doctype html><meta charset='utf-8'><title>artworkflow demo</title>"
-        "<style>body{font-family:sans-serif;margin:2em}</style><h1>artworkflow demo</h1><ul>"
-        f"<li><a href='run/index.html'>training samples over time</a> ({steps} steps)</li>"
-        f"<li><a href='generate/index.html'>variations at every stage</a> from "
-        f"{html.escape(first.name)}</li></ul>")
+    latest = sorted((run / "samples").glob("step-*.png"))[-1]
+    return Section("Train: a tiny workflow on this machine",
+                   f"{steps} steps in {time.perf_counter() - t0:.0f} s, from scratch; a few minutes only show "
+                   "that training works (the bundled model trained for hours).",
+                   [Figure(f"{run.name}/samples/{latest.name}", f"training samples at {latest.stem}")],
+                   links=[(f"{run.name}/index.html", "all training samples over time")])
+
+
+def run_demo(out: str | Path = "runs/demo", minutes: float = 2.0, data: str | Path | None = None,
+             model: str | Path = DEMO_MODEL) -> Path:
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    data = Path(data) if data else default_data(out)
+    model = Path(model)
+    sections = []
+    if read_spec(data).names == Workflow.from_pretrained(model).spec.names:
+        print(f"demo: creating and editing with the bundled model {model}")
+        sections += [create_section(model, data, out / "create"), edit_section(model, data, out / "edit")]
+    sections.append(train_section(data, out / "run", minutes))
+    page = write_page(out / "index.html", "artworkflow demo", sections)
     print(f"demo: done. Open {page.resolve()}")
     return page
-

@@ -16,9 +16,10 @@ from typing import Callable
 import torch
 from torch import Tensor
 
-from ..data.images import load_image, make_grid, resize, save_image, to_pil
+from ..data.images import load_image, resize
 from ..errors import ConfigError
 from ..nn.vgg import PerceptualLoss
+from ..report.workflow_files import FRAME_MS, write_gif, write_strip
 from ..workflow import Workflow
 from .adain_opt import Reconstruction, ReconstructCallback, reconstruct, resolve_amp, stage_renderer
 from .perceptual import LAMBDA_P
@@ -149,15 +150,11 @@ class EditSession:
     # ------------------------------------------------------------------ export
     def export_strip(self, path: str | os.PathLike) -> Path:
         """All stages side by side in one PNG."""
-        return save_image(make_grid([[s[0] for s in self._state.stages]]), path)
+        return write_strip(self._state.stages, path)
 
-    def export_gif(self, path: str | os.PathLike, frame_ms: int = 700) -> Path:
+    def export_gif(self, path: str | os.PathLike, frame_ms: int = FRAME_MS) -> Path:
         """An animated GIF of the workflow, one frame per stage, looping."""
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        frames = [to_pil(s[0]).convert("RGB") for s in self._state.stages]
-        frames[0].save(path, format="GIF", save_all=True, append_images=frames[1:], duration=frame_ms, loop=0)
-        return path
+        return write_gif(self._state.stages, path, frame_ms)
 
     # ------------------------------------------------------------------ internals
     def _set_latent(self, k: int, z: Tensor, label: str) -> list[Tensor]:

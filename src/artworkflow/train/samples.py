@@ -2,7 +2,6 @@
 ``index.html`` that shows them, and ``metrics.jsonl`` with validation ℓ1 over time."""
 from __future__ import annotations
 
-import html
 import json
 from pathlib import Path
 
@@ -10,6 +9,7 @@ import torch
 
 from ..data.dataset import StageDataset, collate_stages
 from ..data.images import make_grid, save_image
+from ..report.page import Figure, Section, write_page
 from ..workflow import Workflow
 from .objectives import validation_l1
 
@@ -76,21 +76,9 @@ class SampleWriter:
 
 def write_index(run: Path, names: list[str]) -> Path:
     """A self-contained page listing the sample grids, newest first, with a legend of the columns."""
-    n = len(names)
     legend = (f"Columns: real {' → '.join(names)} | inferred {' → '.join(names[:-1])} from the real "
               f"{names[-1]} | reconstruction {' → '.join(names[1:])} from the real {names[0]} with "
               f"encoded latents | {N_VARIATIONS} random {names[-1]} variations.")
     grids = sorted((run / "samples").glob("step-*.png"), reverse=True)
-    items = "\n".join(f'<figure><img src="samples/{html.escape(p.name)}" alt="{html.escape(p.stem)}">'
-                      f"<figcaption>{html.escape(p.stem)}</figcaption></figure>" for p in grids)
-    page = f"""<!doctype html><html><head><meta charset="utf-8"><title>artworkflow run {html.escape(run.name)}</title>
-<style>body{{font-family:sans-serif;margin:2em}}img{{image-rendering:pixelated;max-width:100%;
-width:{96 * (3 * n + N_VARIATIONS - 2)}px}}figure{{margin:0 0 2em}}</style></head><body>
-<h1>Training samples: {html.escape(run.name)}</h1><p>{html.escape(legend)}</p>
-{items}
-</body></html>"""
-    out = run / "index.html"
-    tmp = out.with_suffix(".html.tmp")
-    tmp.write_text(page)
-    tmp.replace(out)
-    return out
+    figures = [Figure(f"samples/{p.name}", p.stem) for p in grids]
+    return write_page(run / "index.html", f"Training samples: {run.name}", [Section(text=legend, figures=figures)])

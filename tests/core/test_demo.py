@@ -1,0 +1,20 @@
+"""`artworkflow demo`: one page that opens with creation and editing by the bundled model, then a
+brief training run, every image and link of it on disk."""
+from __future__ import annotations
+
+import re
+
+from artworkflow.demo import run_demo
+
+
+def test_demo_page_shows_create_edit_then_training(tmp_path):
+    page = run_demo(tmp_path / "demo", minutes=0.01)
+    text = page.read_text()
+    titles = re.findall(r"<h2>(.*?)</h2>", text)
+    assert [t.split(":")[0] for t in titles] == ["Create", "Edit", "Train"]
+    targets = re.findall(r'(?:src|href)="([^"]+)"', text)
+    assert any(t.startswith("create/stage-") for t in targets) and "edit/workflow.gif" in targets
+    assert "run/index.html" in targets and any(t.startswith("run/samples/step-") for t in targets)
+    missing = [t for t in targets if not (page.parent / t).is_file()]
+    assert not missing
+    assert re.search(r"final-stage ℓ1 [0-9.]+ → [0-9.]+", text)
