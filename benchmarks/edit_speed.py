@@ -24,11 +24,14 @@ import artworkflow  # noqa: F401  (first: sets passive OpenMP waiting before tor
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
+from artworkflow.accel import accelerate
 from artworkflow.config import ModelConfig, StageSpec, WorkflowSpec, preset, replace
-from artworkflow.editing.adain_opt import frozen, optimize_stage, reconstruct, resolve_amp, stage_objective
-from artworkflow.editing.fastdecode import prepare_decoder
+from artworkflow.editing.adain_opt import optimize_stage, stage_objective
 from artworkflow.editing.perceptual import random_perceptual
+from artworkflow.editing.reconstruct import reconstruct
+from artworkflow.editing.render import EditNetworks, stage_decoder
 from artworkflow.editing.session import EditSession
+from artworkflow.precision import resolve_amp
 from artworkflow.workflow import Workflow
 from machine import conv_throughput
 from reference import adain_step, plain_generator
@@ -50,12 +53,20 @@ def artwork(resolution: int, seed: int = 0) -> torch.Tensor:
     return torch.nn.functional.interpolate(low, size=resolution, mode="bicubic", align_corners=False).clamp(-1, 1)
 
 
-def step_times(wf: Workflow, vgg, x_in: torch.Tensor, ref: torch.Tensor, start: torch.Tensor, steps: int,
-               cache: bool, amp: str) -> list[float]:
-    """Seconds of each optimisation step after the first (which pays one-off costs)."""
+def last_stage_networks(wf: Workflow, vgg, amp: str) -> EditNetworks:
+    """``edit_networks(wf, vgg, amp)`` for the last generation stage only, the one these timings run
+    (copies of the others would only add to the memory the run reports)."""
+    return EditNetworks(accelerate(wf.generators[-1:], for_="edit", amp=amp), accelerate(vgg, for_="edit", amp=amp),
+                        amp)
+
+
+def step_times(nets: EditNetworks, x_in: torch.Tensor, ref: torch.Tensor, start: torch.Tensor, steps: int,
+               cache: bool) -> list[float]:
+    """Seconds of each optimisation step after the first (which pays one-off costs), on the networks
+    editing runs."""
     stamps = [time.perf_counter()]
-    optimize_stage(wf.generators[-1], x_in, ref, start, steps=steps + 1, perceptual=vgg, cache=cache, amp=amp,
-                   progress=lambda t, loss: stamps.append(time.perf_counter()))
+    optimize_stage(nets.generators[-1], x_in, ref, start, steps=steps + 1, perceptual=nets.perceptual, cache=cache,
+                   amp=nets.amp, progress=lambda t, loss: stamps.append(time.perf_counter()))
     return [b - a for a, b in zip(stamps[1:], stamps[2:])]
 
 
@@ -63,25 +74,22 @@ def published_step_times(g_plain, vgg, x_in: torch.Tensor, ref: torch.Tensor, st
                          steps: int) -> list[float]:
     delta = torch.zeros_like(start)
     times = []
-    with frozen(g_plain, vgg):
-        for k in range(steps + 1):
-            t0 = time.perf_counter()
-            delta = delta - 0.1 * adain_step(g_plain, vgg, x_in, ref, start, delta)
-            if k:
-                times.append(time.perf_counter() - t0)
+    for k in range(steps + 1):
+        t0 = time.perf_counter()
+        delta = delta - 0.1 * adain_step(g_plain, vgg, x_in, ref, start, delta)
+        if k:
+            times.append(time.perf_counter() - t0)
     return times
 
 
-def step_gflop(wf: Workflow, vgg, x_in: torch.Tensor, ref: torch.Tensor, start: torch.Tensor, cache: bool) -> float:
+def step_gflop(nets: EditNetworks, x_in: torch.Tensor, ref: torch.Tensor, start: torch.Tensor, cache: bool) -> float:
     """Floating-point work one optimisation step (forward and backward) executes, counted by
     PyTorch: a Winograd convolution counts the products it does, not those of a direct one."""
-    g = wf.generators[-1]
-    with frozen(g, vgg):
-        objective = stage_objective(g, x_in, ref, perceptual=vgg, cache=cache)
-        delta = torch.zeros_like(start, requires_grad=True)
-        with FlopCounterMode(display=False) as counter:
-            loss, _ = objective(start + delta)
-            torch.autograd.grad(loss.sum(), delta)
+    objective = stage_objective(nets.generators[-1], x_in, ref, perceptual=nets.perceptual, cache=cache, amp=nets.amp)
+    delta = torch.zeros_like(start, requires_grad=True)
+    with FlopCounterMode(display=False) as counter:
+        loss, _ = objective(start + delta)
+        torch.autograd.grad(loss.sum(), delta)
     return counter.get_total_flops() / 1e9
 
 
@@ -100,12 +108,14 @@ def bench_steps(resolutions: list[int], steps: int, rounds: int) -> dict:
         ref = artwork(r)
         with torch.no_grad():
             start = wf.adain_vector(1, wf.encode(1, ref)[0])
-        g_plain = plain_generator(wf.generators[-1])
+        g_plain = plain_generator(wf.generators[-1]).requires_grad_(False)
+        nets = {amp: last_stage_networks(wf, vgg, amp) for amp in ("none", "bf16")}
         times: dict[tuple[bool, str], list[float]] = {v: [] for v in variants}
         published: list[float] = []
         paired: dict[tuple[bool, str], list[float]] = {v: [] for v in variants}
         for _ in range(rounds):
-            this_round = {v: statistics.median(step_times(wf, vgg, x_in, ref, start, steps, *v)) for v in variants}
+            this_round = {(cache, amp): statistics.median(step_times(nets[amp], x_in, ref, start, steps, cache))
+                          for cache, amp in variants}
             pub_round = published_step_times(g_plain, vgg, x_in, ref, start, steps)
             published += pub_round
             for v, t in this_round.items():
@@ -113,10 +123,10 @@ def bench_steps(resolutions: list[int], steps: int, rounds: int) -> dict:
                 paired[v].append(statistics.median(pub_round) / t)  # same round: same machine speed
         med = {v: statistics.median(t) for v, t in times.items()}
         pub = statistics.median(published)
-        gflop = step_gflop(wf, vgg, x_in, ref, start, cache=True)
+        gflop = step_gflop(nets["none"], x_in, ref, start, cache=True)
         out[f"{r}px"] = {
             "gflop_per_step_cached": round(gflop, 1),
-            "gflop_per_step_uncached": round(step_gflop(wf, vgg, x_in, ref, start, cache=False), 1),
+            "gflop_per_step_uncached": round(step_gflop(nets["none"], x_in, ref, start, cache=False), 1),
             "achieved_gflop_per_s_cached_fp32": round(gflop / med[(True, "none")], 1),
             "s_per_step": {_label(v): round(s, 4) for v, s in med.items()},
             "cache_speedup_fp32": round(med[(False, "none")] / med[(True, "none")], 3),
@@ -133,13 +143,15 @@ def bench_steps(resolutions: list[int], steps: int, rounds: int) -> dict:
 
 
 def bench_fast_decode(resolution: int, rounds: int) -> dict:
-    """Forward + backward of the decoder alone: the generator's own decode against the fast path."""
+    """Forward + backward of the decoder alone: the training-accelerated generator's decode of a
+    content code against editing's (its frozen float32 copy's, on the content prepared once)."""
     wf = paper_workflow(resolution)
-    g = wf.generators[-1].requires_grad_(False)
+    g = accelerate(wf.generators[-1], for_="train").requires_grad_(False)
+    x_in = torch.rand(1, 3, resolution, resolution) * 2 - 1
     with torch.no_grad():
-        content = g.encode_content(torch.rand(1, 3, resolution, resolution) * 2 - 1)
+        content = g.encode_content(x_in)
         start = g.adain_vector(torch.randn(1, g.nz))
-    fast = prepare_decoder(g, content)
+    fast = stage_decoder(accelerate(wf.generators[-1], for_="edit"), x_in)
     paths = {"generator_decode": lambda a: g.decode(content, a), "fast_decode": fast}
     times: dict[str, list[float]] = {k: [] for k in paths}
     for _ in range(rounds + 1):
@@ -162,7 +174,7 @@ class PublishedStep:
 
     def __init__(self):
         wf = paper_workflow(256)
-        self.g, self.vgg = plain_generator(wf.generators[-1]), random_perceptual()
+        self.g, self.vgg = plain_generator(wf.generators[-1]).requires_grad_(False), random_perceptual()
         self.x_in, self.ref = torch.rand(1, 3, 256, 256) * 2 - 1, artwork(256)
         with torch.no_grad():
             self.start = wf.adain_vector(1, wf.encode(1, self.ref)[0])
@@ -171,10 +183,9 @@ class PublishedStep:
 
     def __call__(self) -> float:
         """Seconds of one published step."""
-        with frozen(self.g, self.vgg):
-            t0 = time.perf_counter()
-            adain_step(self.g, self.vgg, self.x_in, self.ref, self.start, self.delta)
-            return time.perf_counter() - t0
+        t0 = time.perf_counter()
+        adain_step(self.g, self.vgg, self.x_in, self.ref, self.start, self.delta)
+        return time.perf_counter() - t0
 
 
 def _scaled(seconds: float, yardstick: list[float]) -> dict:

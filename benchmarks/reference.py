@@ -20,6 +20,7 @@ import torch
 from torch import nn
 
 from artworkflow import losses as L
+from artworkflow.accel import accelerate
 from artworkflow.editing.perceptual import LAMBDA_P
 from artworkflow.nn.generator import AdaINGenerator
 from artworkflow.workflow import Discriminators, Workflow
@@ -28,8 +29,10 @@ MODE_SEEKING = 0.01
 
 
 def plain_generator(g: AdaINGenerator) -> AdaINGenerator:
-    """A copy of ``g`` (same weights) whose upsampling runs as written: nearest ×2, then 5×5."""
-    plain = copy.deepcopy(g)
+    """A copy of ``g`` (same weights) whose upsampling runs as written: nearest ×2, then 5×5. Its
+    other layers run as in training (``accelerate(g, for_="train")``): the yardstick measures the
+    published schedule and upsampling, not our norm kernels."""
+    plain = copy.deepcopy(accelerate(g, for_="train"))
     plain.up = nn.Sequential(*plain.up)
     return plain
 

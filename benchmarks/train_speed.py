@@ -26,6 +26,7 @@ import time
 import artworkflow  # noqa: F401  (first: sets passive OpenMP waiting before torch loads)
 import torch
 
+from artworkflow.accel import accelerate
 from artworkflow.config import StageSpec, WorkflowSpec, preset, replace
 from artworkflow.train import objectives as O
 from artworkflow.train.loop import make_adam
@@ -43,6 +44,7 @@ def make(preset_name: str, seed: int = 0, channels_last: bool = True):
     torch.manual_seed(seed)
     fmt = torch.channels_last if channels_last else torch.contiguous_format
     wf, disc = Workflow(SPEC, model).to(memory_format=fmt), Discriminators(SPEC, model).to(memory_format=fmt)
+    wf, disc = accelerate(wf, for_="train"), accelerate(disc, for_="train")  # as train/loop.py does
     opt_g = make_adam([*wf.generators.parameters(), *wf.encoders.parameters()], cfg)
     opt_d = make_adam([*disc.encoded.parameters(), *disc.random.parameters()], cfg)
     wf.inference.requires_grad_(False)

@@ -79,6 +79,8 @@ def resolve_configs(a: argparse.Namespace):
     flags = {k: getattr(a, k) for k in ("max_steps", "amp", "batch_size", "seed", "num_workers", "lr")
              if getattr(a, k, None) is not None}
     train = C.replace(train, flags, "train.")
+    if getattr(a, "accel", None) is not None:
+        train = C.replace(train, {"accel": a.accel}, "train.")
     if a.resolution is not None:
         model = C.replace(model, {"resolution": a.resolution}, "model.")
     return model, train
@@ -227,6 +229,8 @@ def add_train_args(tr: argparse.ArgumentParser) -> None:
     tr.add_argument("--resume", action="store_true", help="continue the run in --out")
     tr.add_argument("--dry-run", action="store_true", help="print the resolved options and stop")
     tr.add_argument("--quiet", action="store_true", help="no progress bar")
+    tr.add_argument("--no-accel", dest="accel", action="store_false", default=None,
+                    help="train the plain networks of artworkflow.nn, without the speed-ups of artworkflow.accel")
 
 
 VARIANT_NAMES = ("none", "z", "adain", "adain_w1e-3", "adain_w1e-2", "adain_lr")

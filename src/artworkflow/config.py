@@ -144,7 +144,9 @@ class TrainConfig:
     critics; ``ema`` > 0 keeps a moving average of the generator and encoder weights with that decay,
     which the saved model (sampling and editing) uses.
     ``channels_last`` stores activations and weights as NHWC, the layout oneDNN's convolutions run
-    in without reordering (faster on CPU in float32 and bf16; benchmarks/train_speed.py compares)."""
+    in without reordering (faster on CPU in float32 and bf16; benchmarks/train_speed.py compares).
+    ``accel`` trains the networks through ``artworkflow.accel`` (same function and weights, faster);
+    False trains the plain networks of ``artworkflow.nn``."""
 
     lr: float = 2e-4
     beta1: float = 0.5
@@ -161,6 +163,7 @@ class TrainConfig:
     seed: int = 0
     amp: str = "none"
     channels_last: bool = True
+    accel: bool = True
     num_workers: int = 0
     log_every: int = 10
     sample_every: int = 500

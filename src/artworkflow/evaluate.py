@@ -25,8 +25,10 @@ from typing import Any, Callable
 import torch
 from torch import Tensor
 
+from .accel import accelerate
 from .data.dataset import StageDataset
-from .editing.adain_opt import Reconstruction, reconstruct, resolve_amp, stage_renderer
+from .editing.reconstruct import Reconstruction, reconstruct
+from .editing.render import EditNetworks, edit_networks, stage_renderer
 from .errors import WeightsNotFoundError
 from .data.images import load_image
 from .metrics import bootstrap as B
@@ -74,20 +76,22 @@ def load_split(data: str | os.PathLike, split: str, resolution: int, limit: int 
 
 
 @torch.no_grad()
-def resample_random_stage(wf: Workflow, rec: Reconstruction, seed: int,
-                          amp: str = "none") -> tuple[list[Tensor], Tensor]:
+def resample_random_stage(wf: Workflow, rec: Reconstruction, seed: int, amp: str = "none",
+                          networks: EditNetworks | None = None) -> tuple[list[Tensor], Tensor]:
     """Re-sample z of one random generation stage per image; later stages keep their optimised
     vectors and earlier stages stay as they were. Returns the edited stages and the chosen
-    generation-stage index per image."""
+    generation-stage index per image, rendered by ``networks`` (default: ``edit_networks(wf, amp=amp)``;
+    pass those of the reconstruction)."""
+    nets = networks if networks is not None else edit_networks(wf, amp=amp)
     g = torch.Generator().manual_seed(seed)
     batch = rec.artwork.shape[0]
     n_gen = wf.n_stages - 1
     chosen = torch.randint(0, n_gen, (batch,), generator=g).to(rec.artwork.device)
     z_new = torch.randn(batch, wf.model_config.nz, generator=g).to(rec.artwork.device)
     stages = [rec.stages[0]]
-    for i, gen in enumerate(wf.generators):
-        vec = torch.where((chosen == i)[:, None], gen.adain_vector(z_new), rec.adain[i])
-        drawn = stage_renderer(gen, stages[-1], amp)(vec)
+    for i, gen in enumerate(nets.generators):
+        vec = torch.where((chosen == i)[:, None], wf.adain_vector(i, z_new), rec.adain[i])
+        drawn = stage_renderer(gen, stages[-1], nets.amp)(vec)
         stages.append(torch.where((chosen <= i)[:, None, None, None], drawn, rec.stages[i + 1]))
     return stages, chosen.cpu()
 
@@ -112,14 +116,16 @@ def _mean_std(values: list[float]) -> tuple[float, float]:
 def evaluate(model: str | os.PathLike, data: str | os.PathLike, out: str | os.PathLike, *,
              variants: list[str] | None = None, steps: int = 150, trials: int = 5, limit: int | None = None,
              reference_limit: int | None = 2000, perceptual=None, inception: torch.nn.Module | None = None,
-             device: str = "cpu", seed: int = 0, amp: str = "none", replicates: int = 1000,
+             device: str = "cpu", seed: int = 0, amp: str = "none", accel: bool = True, replicates: int = 1000,
              log: Callable[[str], None] = print) -> list[dict[str, Any]]:
     """Run both tables, the paired comparisons and the diversity measures; write ``results.json``
     and ``results.md`` into ``out``; return the rows. ``amp`` is the precision of the optimisation
-    and the rendering (see ``reconstruct``)."""
+    and the rendering, ``accel`` whether they run accelerated (see ``reconstruct``)."""
     t0 = time.perf_counter()
     wf = Workflow.from_pretrained(model, map_location=device)
-    amp = resolve_amp(amp, wf.device)
+    wf = accelerate(wf, for_="infer") if accel else wf
+    nets = edit_networks(wf, perceptual, amp, accel)
+    amp = nets.amp
     res = wf.model_config.resolution
     test = [x.to(device) for x in load_split(data, "test", res, limit)]
     train_final = load_split(data, "train", res, reference_limit)[-1]
@@ -127,8 +133,7 @@ def evaluate(model: str | os.PathLike, data: str | os.PathLike, out: str | os.Pa
     artwork = test[-1]
     rows, per_unit = [], {}
     for name in variants or list(VARIANTS):
-        row, per_unit[name] = _evaluate_variant(wf, name, artwork, realism, steps, trials, perceptual, seed, amp,
-                                                log)
+        row, per_unit[name] = _evaluate_variant(wf, nets, name, artwork, realism, steps, trials, seed, log)
         rows.append(row)
     comparisons = _compare(per_unit, train_final, replicates, seed)
     diversity = _diversity(wf, test, perceptual, seed)
@@ -142,20 +147,19 @@ def evaluate(model: str | os.PathLike, data: str | os.PathLike, out: str | os.Pa
     return rows
 
 
-def _evaluate_variant(wf: Workflow, name: str, artwork: Tensor, realism: Realism, steps: int, trials: int,
-                      perceptual, seed: int, amp: str, log: Callable[[str], None]):
+def _evaluate_variant(wf: Workflow, nets: EditNetworks, name: str, artwork: Tensor, realism: Realism, steps: int,
+                      trials: int, seed: int, log: Callable[[str], None]):
     """One row of Tables 1-2, and the per-unit values the paired comparisons resample."""
     method, reg = VARIANTS[name]
     log(f"evaluate: {name} ({method}, regularization={reg}) on {artwork.shape[0]} test images")
-    rec = reconstruct(wf, artwork, method=method, regularization=reg, steps=steps, perceptual=perceptual, amp=amp,
-                      progress=True)
+    rec = reconstruct(wf, artwork, method=method, regularization=reg, steps=steps, networks=nets, progress=True)
     row: dict[str, Any] = {"variant": name, "method": method, "regularization": reg,
                            "l1": rec.l1_after, "l1_before": rec.l1_before}
     row.update({f"recon_{k}": v for k, v in realism(rec.stages[-1], seed).items()})
     edits: dict[str, list[float]] = {}
     finals, preserved = [], []
     for t in range(trials):
-        edited, chosen = resample_random_stage(wf, rec, seed * 1000 + t, amp)
+        edited, chosen = resample_random_stage(wf, rec, seed * 1000 + t, networks=nets)
         for k, v in realism(edited[-1], seed + t).items():
             edits.setdefault(f"edit_{k}", []).append(v)
         kept = stage_preservation(wf, rec.stages, edited[-1], chosen)

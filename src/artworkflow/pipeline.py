@@ -7,19 +7,38 @@ from pathlib import Path
 
 import torch
 
+from .accel import accelerate
 from .data.images import load_image, resize
+from .editing.render import EditNetworks, edit_networks
+from .nn.vgg import PerceptualLoss
+from .precision import resolve_amp
 from .workflow import Workflow
 
 
 class WorkflowPipeline:
-    def __init__(self, workflow: Workflow):
-        # Inference never trains the weights; frozen flags also keep concurrent edits (which toggle
-        # them around each optimisation) from leaving them switched on.
-        self.workflow = workflow.eval().requires_grad_(False)
+    def __init__(self, workflow: Workflow, accel: bool = True):
+        """Over ``workflow``'s weights, run through ``accel.accelerate`` unless ``accel`` is False."""
+        self.workflow = accelerate(workflow.eval(), for_="infer") if accel else workflow.eval()
+        self.accel = accel
+        self._edit_networks: dict[tuple[str, PerceptualLoss | None], EditNetworks] = {}
 
     @classmethod
-    def from_pretrained(cls, path: str | os.PathLike, device: str = "cpu") -> "WorkflowPipeline":
-        return cls(Workflow.from_pretrained(path, map_location=device))
+    def from_pretrained(cls, path: str | os.PathLike, device: str = "cpu", accel: bool = True) -> "WorkflowPipeline":
+        return cls(Workflow.from_pretrained(path, map_location=device), accel)
+
+    def edit_networks(self, perceptual: PerceptualLoss | None = None, amp: str = "auto") -> EditNetworks:
+        """The networks that edits of this pipeline's workflow run (``editing.edit_networks``, accelerated
+        unless ``accel`` is False), made on first use for each precision and perceptual loss and then
+        shared by every edit session: frozen copies of weights that the pipeline never changes. After
+        changing the workflow's weights, call ``forget_edit_networks``."""
+        key = (resolve_amp(amp, self.workflow.device), perceptual)
+        if key not in self._edit_networks:
+            self._edit_networks[key] = edit_networks(self.workflow, perceptual, key[0], self.accel)
+        return self._edit_networks[key]
+
+    def forget_edit_networks(self) -> None:
+        """Drop the networks ``edit_networks`` made, so that the next edit copies the current weights."""
+        self._edit_networks.clear()
 
     @property
     def names(self) -> list[str]:

@@ -16,6 +16,7 @@ from torch import nn
 
 from .config import ModelConfig, WorkflowSpec, model_config_from_dict, to_dict
 from .errors import ArtworkflowError, CheckpointError, ConfigError
+from .files import cpu_state, fsync_dir, replace_dir
 from .nn.discriminator import MultiScaleDiscriminator
 from .nn.encoder import LatentEncoder
 from .nn.generator import AdaINGenerator
@@ -117,10 +118,10 @@ class Workflow(nn.Module):
             shutil.rmtree(tmp)
         tmp.mkdir(parents=True)
         (tmp / CONFIG_FILE).write_text(json.dumps(self.config_dict(), indent=2))
-        save_file(_cpu_state(self), str(tmp / WEIGHTS_FILE))
+        save_file(cpu_state(self), str(tmp / WEIGHTS_FILE))
         if discriminators is not None:
-            save_file(_cpu_state(discriminators), str(tmp / DISCRIMINATORS_FILE))
-        _fsync_dir(tmp)
+            save_file(cpu_state(discriminators), str(tmp / DISCRIMINATORS_FILE))
+        fsync_dir(tmp)
         replace_dir(tmp, directory)
         return directory
 
@@ -158,29 +159,6 @@ class Discriminators(nn.Module):
                                   "(use the model folder of a training run)")
         load_weights(d, file)
         return d
-
-
-def _cpu_state(module: nn.Module) -> dict[str, torch.Tensor]:
-    return {k: v.detach().to("cpu").contiguous() for k, v in module.state_dict().items()}
-
-
-def _fsync_dir(directory: Path) -> None:
-    for f in directory.iterdir():
-        if f.is_file():
-            with open(f, "rb") as fh:
-                os.fsync(fh.fileno())
-
-
-def replace_dir(src: Path, dst: Path) -> None:
-    """Move a finished folder into place; the old one is renamed aside first and removed last."""
-    old = dst.with_name(dst.name + ".old")
-    if old.exists():
-        shutil.rmtree(old)
-    if dst.exists():
-        os.replace(dst, old)
-    os.replace(src, dst)
-    if old.exists():
-        shutil.rmtree(old)
 
 
 def resolve_model_dir(path: str | os.PathLike) -> Path:

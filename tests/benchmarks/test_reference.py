@@ -11,9 +11,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "benchmarks"))
 
 from reference import ReferenceTrainer, adain_step, plain_generator  # noqa: E402
 
+from artworkflow.accel import accelerate  # noqa: E402
 from artworkflow.config import StageSpec, WorkflowSpec, preset  # noqa: E402
-from artworkflow.editing.adain_opt import frozen, stage_objective  # noqa: E402
+from artworkflow.editing.adain_opt import stage_objective  # noqa: E402
 from artworkflow.editing.perceptual import random_perceptual  # noqa: E402
+from artworkflow.editing.render import edit_networks  # noqa: E402
 from artworkflow.workflow import Discriminators, Workflow  # noqa: E402
 
 SPEC = WorkflowSpec("t", (StageSpec("sketch", 1), StageSpec("flat", 3), StageSpec("final", 3)))
@@ -25,7 +27,7 @@ def _workflow() -> Workflow:
 
 
 def test_plain_generator_is_the_same_function_with_the_plain_upsampling():
-    g = _workflow().generators[1].eval()
+    g = accelerate(_workflow().generators[1].eval(), for_="train")
     plain = plain_generator(g)
     assert type(plain.up) is torch.nn.Sequential and type(g.up) is not torch.nn.Sequential
     x, z = torch.rand(2, 3, 64, 64) * 2 - 1, torch.randn(2, 8)
@@ -39,11 +41,11 @@ def test_published_step_gradient_equals_ours():
     x_in, ref = torch.rand(1, 3, 64, 64) * 2 - 1, torch.rand(1, 3, 64, 64) * 2 - 1
     adain = g.adain_vector(torch.randn(1, 8)).detach()
     delta = 0.01 * torch.randn_like(adain)
-    with frozen(g, vgg):
-        objective = stage_objective(g, x_in, ref, perceptual=vgg)
-        d = delta.clone().requires_grad_(True)
-        ours = torch.autograd.grad(objective(adain + d)[0].sum(), d)[0]
-        theirs = adain_step(plain_generator(g), vgg, x_in, ref, adain, delta)
+    nets = edit_networks(wf, vgg)
+    objective = stage_objective(nets.generators[1], x_in, ref, perceptual=nets.perceptual)
+    d = delta.clone().requires_grad_(True)
+    ours = torch.autograd.grad(objective(adain + d)[0].sum(), d)[0]
+    theirs = adain_step(plain_generator(g).requires_grad_(False), vgg, x_in, ref, adain, delta)
     assert ours.abs().max() > 0
     torch.testing.assert_close(theirs, ours, atol=1e-5, rtol=1e-3)
 

@@ -80,7 +80,7 @@ def test_stage_index():
 
 
 def test_unet_halves_to_a_one_pixel_bottleneck_without_a_norm_there():
-    from artworkflow.nn.norm import InstanceNorm
+    from torch.nn import InstanceNorm2d as InstanceNorm
     assert [preset(p)[0].unet_levels for p in ("tiny", "small", "paper")] == [6, 7, 8]
     assert ModelConfig(resolution=96).unet_levels == 5 and ModelConfig(unet_depth=5).unet_levels == 5
     net = UNet(3, 1, 8, 6)
@@ -93,7 +93,7 @@ def test_unet_halves_to_a_one_pixel_bottleneck_without_a_norm_there():
 
 
 def test_latent_encoder_without_norms_keeps_global_colour():
-    from artworkflow.nn.norm import InstanceNorm
+    from torch.nn import InstanceNorm2d as InstanceNorm
     torch.manual_seed(0)
     plain = LatentEncoder(3, 8, 8, 3, norm=False)
     assert not any(isinstance(m, InstanceNorm) for m in plain.modules())

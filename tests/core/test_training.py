@@ -91,6 +91,30 @@ def test_resume_equals_uninterrupted(toy_data, tmp_path):
         assert torch.equal(a[k], b[k]), k
 
 
+def test_plain_networks_train_like_the_accelerated_ones_and_either_resumes_the_other(toy_data, tmp_path):
+    """``train.accel`` off trains the plain networks of artworkflow.nn: the same losses from the same
+    start, recorded in run.json; a checkpoint written by one (or by a run from before the option
+    existed) resumes with the other."""
+    import json
+    losses = {}
+    for accel in (True, False):
+        seen = []
+        train(toy_data, tmp_path / f"accel-{accel}", MODEL, short(max_steps=4, checkpoint_every=2, accel=accel),
+              progress=False, until_step=2, on_step=lambda step, logged: seen.append(logged))
+        losses[accel] = seen
+    assert losses[True][0].keys() == losses[False][0].keys()
+    for k, v in losses[True][0].items():
+        assert v == pytest.approx(losses[False][0][k], rel=1e-5, abs=1e-6), k
+    run = tmp_path / "accel-False"
+    assert json.loads((run / "run.json").read_text())["train"]["accel"] is False
+    ckpt = latest_checkpoint(run)
+    old = json.loads((ckpt / "run.json").read_text())
+    del old["train"]["accel"]
+    (ckpt / "run.json").write_text(json.dumps(old))
+    done = train(toy_data, run, MODEL, short(max_steps=4, checkpoint_every=2), progress=False, resume=True)
+    assert done.step == 4 and all(torch.isfinite(v).all() for v in weights(run).values())
+
+
 def test_refuses_to_clobber_or_mix_runs(toy_data, tmp_path):
     cfg = short(max_steps=4)
     train(toy_data, tmp_path / "run", MODEL, cfg, progress=False, until_step=1)
@@ -167,8 +191,10 @@ def test_nan_loss_stops_and_keeps_last_checkpoint(toy_data, tmp_path, monkeypatc
 
 
 def test_channels_last_and_bf16_gradients_are_as_accurate_as_float32():
-    """One generation step's gradients against float64: channels-last float32 must be as accurate as
-    NCHW float32, and bf16 channels-last as accurate as torch's own bf16 autocast in NCHW."""
+    """One generation step's gradients (of the networks as training runs them, accelerated) against
+    float64: channels-last float32 must be as accurate as NCHW float32, and bf16 channels-last as
+    accurate as torch's own bf16 autocast in NCHW."""
+    from artworkflow.accel import accelerate
     from artworkflow.data.toy import toy_spec
     from artworkflow.train import objectives as O
     from artworkflow.workflow import Discriminators
@@ -191,8 +217,8 @@ def test_channels_last_and_bf16_gradients_are_as_accurate_as_float32():
         disc.to(dtype=dtype, memory_format=fmt)
         stages = [x.to(dtype).contiguous(memory_format=fmt) for x in batch]
         with torch.autocast("cpu", dtype=torch.bfloat16, enabled=amp):
-            losses, _ = O.generation_generator_loss(wf, disc, stages, False, O.StepContext(0, 0, torch.arange(2)),
-                                                    weights)
+            losses, _ = O.generation_generator_loss(accelerate(wf), accelerate(disc), stages, False,
+                                                    O.StepContext(0, 0, torch.arange(2)), weights)
         return torch.cat([d.double().flatten() for d in torch.autograd.grad(losses["gen/total"], params)])
 
     exact = grads(torch.float64, torch.contiguous_format)

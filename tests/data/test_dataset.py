@@ -90,6 +90,17 @@ def test_deterministic_per_seed_epoch_and_index(root):
     assert any(not torch.equal(x[0], y[0]) for x, y in zip(before, _items(c)))
 
 
+def test_an_item_of_a_given_epoch_leaves_the_dataset_as_it_was(root):
+    """The training loader asks for (index, epoch) pairs: nothing about the dataset changes."""
+    ds = StageDataset(root, resolution=32, seed=3)
+    ds.set_epoch(1)
+    picked = ds.item(4, epoch=7)
+    assert ds.epoch == 1
+    ds.set_epoch(7)
+    assert all(torch.equal(a, b) for a, b in zip(picked, ds[4]))
+    assert any(not torch.equal(a, b) for a, b in zip(picked, ds.item(4, epoch=8)))
+
+
 def test_worker_processes_give_the_same_items(root):
     ds = StageDataset(root, resolution=32)
     ds.set_epoch(2)

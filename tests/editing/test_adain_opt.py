@@ -1,7 +1,10 @@
 import pytest
 import torch
 
-from artworkflow.editing.adain_opt import AdamState, optimize_latent_stage, optimize_stage, reconstruct, update_delta
+from artworkflow.editing.adain_opt import optimize_stage
+from artworkflow.editing.latent_opt import optimize_latent_stage
+from artworkflow.editing.reconstruct import reconstruct
+from artworkflow.editing.update import AdamState, update_delta
 from artworkflow.editing.perceptual import random_perceptual
 from artworkflow.errors import ConfigError
 

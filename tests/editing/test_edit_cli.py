@@ -6,7 +6,7 @@ import torch
 
 from artworkflow import cli
 from artworkflow.data.images import save_image
-from artworkflow.editing.adain_opt import resolve_amp
+from artworkflow.precision import resolve_amp
 from artworkflow.workflow import Workflow
 
 MODULE = "artworkflow.editing.commands"

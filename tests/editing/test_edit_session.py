@@ -38,7 +38,7 @@ def test_session_shows_what_the_reconstruction_measured(workflow, artwork, amp):
 
 
 def test_auto_precision_follows_the_hardware(workflow, artwork, monkeypatch):
-    import artworkflow.editing.adain_opt as opt
+    import artworkflow.precision as opt
     for native, expected in ((True, "bf16"), (False, "none")):
         monkeypatch.setattr(opt, "native_bf16", lambda device, native=native: native)
         assert EditSession.from_artwork(workflow, artwork[0], steps=1).amp == expected
@@ -95,3 +95,32 @@ def test_exports(session, tmp_path):
     assert strip.width > 3 * 64 and strip.height >= 64
     gif = Image.open(session.export_gif(tmp_path / "workflow.gif"))
     assert gif.n_frames == len(session.stages) and gif.size == (64, 64)
+
+
+@pytest.mark.parametrize("accel", [True, False])
+def test_editing_leaves_the_workflow_as_it_was(workflow, artwork, accel):
+    """Sessions may share one workflow: an edit changes neither its weights nor their flags, with the
+    accelerated copies or with the plain networks."""
+    flags = [p.requires_grad for p in workflow.parameters()]
+    state = {k: v.clone() for k, v in workflow.state_dict().items()}
+    s = EditSession.from_artwork(workflow, artwork[0], steps=2, amp="none", accel=accel)
+    s.resample(1, seed=4)
+    assert [p.requires_grad for p in workflow.parameters()] == flags
+    assert all(torch.equal(v, state[k]) for k, v in workflow.state_dict().items())
+    assert all(p.grad is None for p in workflow.parameters())
+    assert (s.networks.generators is workflow.generators) != accel
+
+
+def test_plain_networks_edit_like_the_accelerated_copies(workflow, artwork):
+    """The same loss before the first update and the same renders of the same vectors. (Later
+    losses drift apart by float rounding: Adam's first steps are ±lr whatever a gradient's size.)"""
+    fast = EditSession.from_artwork(workflow, artwork[0], steps=3, amp="none")
+    plain = EditSession.from_artwork(workflow, artwork[0], steps=3, amp="none", accel=False)
+    first_fast, first_plain = fast.reconstruction.history[0][0], plain.reconstruction.history[0][0]
+    torch.testing.assert_close(first_fast, first_plain, rtol=1e-5, atol=1e-6)
+    for a, b in zip(fast.reconstruction.history, plain.reconstruction.history):
+        torch.testing.assert_close(a, b, rtol=5e-3, atol=0)
+    rec = fast.reconstruction
+    again = EditSession(workflow, rec.inferred[0], rec.adain, rec.latents, amp="none", accel=False)
+    for a, b in zip(fast.resample(2, seed=5), again.resample(2, seed=5)):
+        torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-4)

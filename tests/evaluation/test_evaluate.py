@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from artworkflow.cli import VARIANT_NAMES, main
-from artworkflow.editing.adain_opt import reconstruct
+from artworkflow.editing.reconstruct import reconstruct
 from artworkflow.evaluate import VARIANTS, resample_random_stage, stage_preservation
 from artworkflow.workflow import Workflow
 

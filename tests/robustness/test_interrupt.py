@@ -27,7 +27,7 @@ KILL_POINTS = {
     #        step of the checkpoint a resume must start from)
     "mid-step": ("artworkflow.train.loop:average_gradients", "", 7, False, 3),
     "writing-checkpoint": ("artworkflow.workflow:replace_dir", ".step-00000003.tmp", 1, False, 2),
-    "before-rename": ("artworkflow.train.checkpoint:_fsync_dir", ".step-00000003.tmp", 1, False, 2),
+    "before-rename": ("artworkflow.train.checkpoint:fsync_dir", ".step-00000003.tmp", 1, False, 2),
     "before-first-pointer": ("artworkflow.train.checkpoint:atomic_write_text", "checkpoints/latest", 1, False, 1),
     "pruning": ("shutil:rmtree", "step-00000001", 1, True, 3),
     "writing-final-model": ("artworkflow.workflow:replace_dir", "/run/model.tmp", 1, False, STEPS),

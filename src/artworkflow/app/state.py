@@ -293,7 +293,7 @@ class EditState:
             warnings.simplefilter("always")
             session = EditSession.from_artwork(pipeline.workflow, artwork, method=method,
                                                regularization=regularization, steps=steps,
-                                               perceptual=perceptual, progress=step_done)
+                                               networks=pipeline.edit_networks(perceptual), progress=step_done)
         notes = []
         for w in caught:
             if Path(w.filename).resolve().is_relative_to(PACKAGE):

@@ -74,6 +74,10 @@ class StageDataset(Dataset):
         return self._paths[self.ids[index]]
 
     def __getitem__(self, index: int) -> list[torch.Tensor]:
+        return self.item(index, self.epoch)
+
+    def item(self, index: int, epoch: int) -> list[torch.Tensor]:
+        """Item ``index`` with the augmentation of ``epoch``."""
         if not -len(self) <= index < len(self):
             raise IndexError(f"index {index} out of range for {len(self)} items")
         index %= len(self)
@@ -81,7 +85,7 @@ class StageDataset(Dataset):
         if not self.train:
             return [resize(t, self.resolution) for t in images]
         images = [resize(t, self.load_size) for t in images]
-        generator = torch.Generator().manual_seed(augment_seed(self.seed, self.epoch, index))
+        generator = torch.Generator().manual_seed(augment_seed(self.seed, epoch, index))
         return crop_and_flip(images, self.resolution, generator, self.flip)
 
 

@@ -18,6 +18,7 @@ if TYPE_CHECKING:
     from ..workflow import Workflow
 
 REGULARIZATION_HELP = "none, learned (train it with train-regularizer) or a fixed weight decay such as 1e-3"
+NO_ACCEL_HELP = "run the plain networks of artworkflow.nn, without the speed-ups of artworkflow.accel"
 
 
 def _regularization(value: str) -> str | float:
@@ -95,6 +96,7 @@ def _edit(a: argparse.Namespace) -> None:
 
     from ..data.images import load_image, make_grid, save_image
     from ..workflow import Workflow
+    from .regularization import UntrainedRegularizerWarning, untrained_note
     from .session import EditSession
 
     if a.steps < 0:
@@ -111,18 +113,15 @@ def _edit(a: argparse.Namespace) -> None:
     out = Path(a.out)
     out.mkdir(parents=True, exist_ok=True)
 
-    if a.regularization == "learned" and a.method != "none":
-        untrained = [names[i + 1] for i in range(len(names) - 1) if int(wf.regularizer_steps[i]) == 0]
-        if untrained:
-            print(f"note: the regulariser of {', '.join(untrained)} is untrained (it acts like a weight decay "
-                  f"of about 1e-3); train it with `artworkflow train-regularizer --model {a.model} --stage "
-                  f"{untrained[0]}`", file=sys.stderr)
+    note = untrained_note(wf, a.model) if a.regularization == "learned" and a.method != "none" else None
+    if note is not None:
+        print(f"note: {note}", file=sys.stderr)
     t0 = time.perf_counter()
     with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message="the regulariser of stage")
+        warnings.simplefilter("ignore", UntrainedRegularizerWarning)
         session = EditSession.from_artwork(wf, artwork, method=a.method, regularization=a.regularization,
                                            steps=a.steps, lr=a.lr, perceptual=perceptual, amp=a.amp,
-                                           progress=not a.quiet)
+                                           accel=a.accel, progress=not a.quiet)
     seconds = time.perf_counter() - t0
     rec = session.reconstruction
     save_image(rec.artwork[0], out / "input.png")
@@ -152,7 +151,7 @@ def _edit(a: argparse.Namespace) -> None:
 
     metrics = {"model": str(a.model), "input": str(a.input), "stages": names, "method": a.method,
                "regularization": a.regularization, "steps": a.steps, "lr": a.lr, "perceptual": "vgg16" if perceptual is not None else "none",
-               "amp": session.amp, "l1_before": rec.l1_before, "l1_after": rec.l1_after,
+               "amp": session.amp, "accel": a.accel, "l1_before": rec.l1_before, "l1_after": rec.l1_after,
                "optimisation_seconds": round(seconds, 3), "edits": applied,
                "device": str(wf.device), "torch_threads": torch.get_num_threads()}
     (out / "metrics.json").write_text(json.dumps(metrics, indent=2))
@@ -187,13 +186,14 @@ def _train_regularizer(a: argparse.Namespace) -> None:
     options = {"model": str(model_dir), "data": str(Path(data).resolve()), "stage": wf.spec.names[stage + 1],
                "samples": a.samples, "inner_steps": a.inner_steps, "updates": a.samples * a.inner_steps,
                "lr": a.lr, "lambda_gan": a.lambda_gan,
-               "perceptual": "vgg16" if perceptual is not None else "none", "seed": a.seed}
+               "perceptual": "vgg16" if perceptual is not None else "none", "seed": a.seed,
+               "accel": a.accel}
     if a.dry_run:
         print(json.dumps(options, indent=2))
         return
     report = train_regularizer(wf, disc, ds, stage + 1, a.samples, lr=a.lr, lambda_gan=a.lambda_gan,
                                inner_steps=a.inner_steps, perceptual=perceptual, seed=a.seed,
-                               progress=not a.quiet)
+                               accel=a.accel, progress=not a.quiet)
     wf.save_pretrained(model_dir, discriminators=disc.cpu())
     log = model_dir.parent / "regularizer.jsonl" if (model_dir.parent / "run.json").is_file() else None
     if log is not None:
@@ -229,6 +229,7 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
                    help="bf16 autocast; auto (default): bf16 where the CPU or GPU computes it natively, else float32")
     e.add_argument("--device", default="cpu")
     e.add_argument("--quiet", action="store_true", help="no progress bar")
+    e.add_argument("--no-accel", dest="accel", action="store_false", help=NO_ACCEL_HELP)
 
     r = sub.add_parser("train-regularizer", help="learn the weight decay of AdaIN optimisation for one stage",
                        description="Train the learned regulariser of one generation stage (supplement "
@@ -253,3 +254,4 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     r.add_argument("--device", default="cpu")
     r.add_argument("--dry-run", action="store_true", help="print the resolved options and stop")
     r.add_argument("--quiet", action="store_true", help="no progress bar")
+    r.add_argument("--no-accel", dest="accel", action="store_false", help=NO_ACCEL_HELP)

@@ -1,5 +1,5 @@
-"""The perceptual term of the AdaIN-optimisation loss: VGG16 features (λp = 10 on relu1_1, relu1_2,
-relu3_2, relu4_2, as in the paper) or none at all, for machines without the ImageNet weights."""
+"""The perceptual term of the AdaIN-optimisation loss: VGG16 features (λp = 10 on the layers of
+``nn.vgg.DEFAULT_LAYERS``, as in the paper) or none at all, for machines without the ImageNet weights."""
 from __future__ import annotations
 
 import os
@@ -13,7 +13,6 @@ from ..nn.vgg import VGG16_ENV, VGG16_URL, PerceptualLoss, VGG16Features, load_v
 
 PERCEPTUAL_CHOICES = ("vgg16", "none")
 LAMBDA_P = 10.0
-PERCEPTUAL_LAYERS = ("relu1_1", "relu1_2", "relu3_2", "relu4_2")
 
 
 def load_perceptual(kind: str = "vgg16", weights: str | os.PathLike | None = None,
@@ -25,7 +24,7 @@ def load_perceptual(kind: str = "vgg16", weights: str | os.PathLike | None = Non
         return None
     if kind != "vgg16":
         raise ConfigError(f"unknown perceptual loss '{kind}'; choose one of {', '.join(PERCEPTUAL_CHOICES)}")
-    vgg = load_vgg16(weights, layers=PERCEPTUAL_LAYERS)
+    vgg = load_vgg16(weights)
     return PerceptualLoss(vgg.to(device), reduction="none")
 
 
@@ -33,7 +32,7 @@ def random_perceptual(seed: int = 0, device: str | torch.device = "cpu") -> Perc
     """A randomly initialised VGG16 loss: same cost as the real one, for tests and timing only."""
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
-        vgg = VGG16Features(PERCEPTUAL_LAYERS)
+        vgg = VGG16Features()
     return PerceptualLoss(vgg.to(device), reduction="none")
 
 

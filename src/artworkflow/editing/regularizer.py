@@ -33,10 +33,12 @@ from ..nn.encoder import LatentEncoder
 from ..nn.generator import AdaINGenerator
 from ..nn.regularizer import LearnedRegularizer
 from ..nn.vgg import PerceptualLoss
+from ..accel import accelerate
 from ..workflow import Discriminators, Workflow
-from .adain_opt import AdamState, frozen, stage_objective, update_delta
-from .fastdecode import prepare_decoder
+from .adain_opt import stage_objective
 from .perceptual import LAMBDA_P
+from .render import edit_networks, stage_decoder
+from .update import AdamState, update_delta
 
 
 def generation_index(workflow: Workflow, stage: int | str) -> int:
@@ -62,9 +64,11 @@ def train_regularizer(workflow: Workflow, discriminators: Discriminators, datase
                       stage: int | str, samples: int = 500, *, lr: float = 1e-3, weight_decay: float = 1e-8,
                       lambda_gan: float = 1.0, inner_steps: int = 80, inner_lr: float = 0.1,
                       perceptual: PerceptualLoss | None = None, lambda_p: float = LAMBDA_P, d_lr: float = 2e-4,
-                      seed: int = 0, progress: bool = True) -> dict[str, Any]:
+                      seed: int = 0, accel: bool = True, progress: bool = True) -> dict[str, Any]:
     """Train the regulariser of the generator producing image stage ``stage`` on ``samples`` samples
     of ``inner_steps`` updates of θ each, in place; ``workflow.regularizer_steps`` counts the samples.
+    The reconstructions and the edits render through the same frozen float32 networks as editing's
+    (``edit_networks``); the critic trains as in training (accelerated unless ``accel`` is False).
     Returns the last losses and a summary of the learned weights."""
     i = generation_index(workflow, stage)
     if samples < 1 or inner_steps < 2:
@@ -73,10 +77,12 @@ def train_regularizer(workflow: Workflow, discriminators: Discriminators, datase
     if len(dataset) < 2:
         raise ConfigError(f"{dataset.root}: the regulariser needs at least 2 training items, found {len(dataset)}")
     device = workflow.device
-    g, enc, reg = workflow.generators[i], workflow.encoders[i], workflow.regularizers[i]
+    workflow.eval()
+    nets = edit_networks(workflow, perceptual, "none", accel)
+    g, enc, reg = nets.generators[i], workflow.encoders[i], workflow.regularizers[i]
     disc = regularizer_critic(discriminators, i).to(device)
     trained_disc = copy.deepcopy(disc.state_dict())
-    workflow.eval()
+    critic = accelerate(disc, for_="train") if accel else disc
     opt = torch.optim.Adam(reg.parameters(), lr=lr, weight_decay=weight_decay)
     rng = torch.Generator().manual_seed(seed)
 
@@ -92,18 +98,17 @@ def train_regularizer(workflow: Workflow, discriminators: Discriminators, datase
     t0 = time.perf_counter()
     reg.requires_grad_(True)
     try:
-        with frozen(workflow.generators, workflow.encoders, perceptual):
-            for _ in range(samples):
-                a = int(torch.randint(len(dataset), (1,), generator=rng))
-                x, target = _pair(dataset, i, a, device)
-                disc.load_state_dict(trained_disc)
-                opt_d = torch.optim.Adam(disc.parameters(), lr=d_lr, betas=(0.5, 0.999))
-                logs = _one_sample(g, enc, reg, disc, opt, opt_d, x, target, lambda: other(a),
-                                   inner_steps, inner_lr, lambda_gan, perceptual, lambda_p)
-                workflow.regularizer_steps[i] += 1
-                if bar is not None:
-                    bar.set_postfix_str(" ".join(f"{k}={v:.3f}" for k, v in logs.items()), refresh=False)
-                    bar.update(1)
+        for _ in range(samples):
+            a = int(torch.randint(len(dataset), (1,), generator=rng))
+            x, target = _pair(dataset, i, a, device)
+            disc.load_state_dict(trained_disc)
+            opt_d = torch.optim.Adam(disc.parameters(), lr=d_lr, betas=(0.5, 0.999))
+            logs = _one_sample(g, enc, reg, critic, opt, opt_d, x, target, lambda: other(a),
+                               inner_steps, inner_lr, lambda_gan, nets.perceptual, lambda_p)
+            workflow.regularizer_steps[i] += 1
+            if bar is not None:
+                bar.set_postfix_str(" ".join(f"{k}={v:.3f}" for k, v in logs.items()), refresh=False)
+                bar.update(1)
     finally:
         disc.load_state_dict(trained_disc)
         disc.requires_grad_(True)
@@ -135,9 +140,7 @@ def _one_sample(g: AdaINGenerator, enc: LatentEncoder, reg: LearnedRegularizer, 
         delta = update_delta(delta.detach(), grad, inner_lr, reg(), "adam", state)
         rec, _ = rec_objective(start + delta)
         x_other, real_other = draw_other()
-        with torch.no_grad():
-            edit = prepare_decoder(g, g.encode_content(x_other))
-        edited = edit(start + delta)
+        edited = stage_decoder(g, x_other)(start + delta)
         disc.requires_grad_(False)
         gan = L.hinge_g(disc(edited))
         loss = rec.sum() + lambda_gan * gan

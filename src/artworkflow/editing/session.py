@@ -21,9 +21,10 @@ from ..errors import ConfigError
 from ..nn.vgg import PerceptualLoss
 from ..report.workflow_files import FRAME_MS, write_gif, write_strip
 from ..workflow import Workflow
-from .adain_opt import Reconstruction, ReconstructCallback, reconstruct, resolve_amp, stage_renderer
 from .perceptual import LAMBDA_P
+from .reconstruct import Reconstruction, ReconstructCallback, reconstruct
 from .regularizer import generation_index
+from .render import EditNetworks, edit_networks, stage_renderer
 
 
 @dataclass(frozen=True)
@@ -42,14 +43,16 @@ class EditSession:
     stays intact for ``undo`` and upstream stages are untouched by construction."""
 
     def __init__(self, workflow: Workflow, first: Tensor, adain: list[Tensor], latents: list[Tensor], *,
-                 amp: str = "auto", reconstruction: Reconstruction | None = None, undo_depth: int = 100):
+                 amp: str = "auto", accel: bool = True, networks: EditNetworks | None = None,
+                 reconstruction: Reconstruction | None = None, undo_depth: int = 100):
         if len(adain) != workflow.n_stages - 1 or len(latents) != workflow.n_stages - 1:
             raise ValueError(f"need {workflow.n_stages - 1} AdaIN vectors and latents, got "
                              f"{len(adain)} and {len(latents)}")
         if first.dim() != 4 or first.shape[0] != 1:
             raise ValueError(f"an edit session holds one artwork: first must be (1, C, H, W), got {tuple(first.shape)}")
         self.workflow = workflow.eval()
-        self.amp = resolve_amp(amp, workflow.device)
+        self.networks = networks if networks is not None else edit_networks(workflow, None, amp, accel)
+        self.amp = self.networks.amp
         self.reconstruction = reconstruction
         self.undo_depth = undo_depth
         self._undo: list[_State] = []
@@ -61,15 +64,19 @@ class EditSession:
     def from_artwork(cls, workflow: Workflow, final: Tensor, *, method: str = "adain",
                      regularization: str | float = "none", steps: int = 150, lr: float = 0.1,
                      perceptual: PerceptualLoss | None = None, lambda_p: float = LAMBDA_P,
-                     amp: str = "auto", progress: bool | ReconstructCallback | None = None) -> "EditSession":
+                     amp: str = "auto", accel: bool = True, networks: EditNetworks | None = None,
+                     progress: bool | ReconstructCallback | None = None) -> "EditSession":
         """Decompose a finished artwork ((C, H, W) or (1, C, H, W) in [-1, 1]) into stages and fit
-        the AdaIN vectors that regenerate it (``reconstruct``); the session starts from that fit.
-        ``amp="auto"`` works in bf16 where the device computes it natively, in float32 elsewhere."""
+        the AdaIN vectors that regenerate it (``reconstruct``); the session starts from that fit and
+        renders with the same networks (``edit_networks(workflow, perceptual, amp, accel)`` unless
+        given). ``amp="auto"`` works in bf16 where the device computes it natively, in float32
+        elsewhere."""
         final = _as_stage_image(workflow, final, workflow.n_stages - 1)
-        amp = resolve_amp(amp, workflow.device)
+        nets = networks if networks is not None else edit_networks(workflow, perceptual, amp, accel)
         rec = reconstruct(workflow, final, method=method, regularization=regularization, steps=steps, lr=lr,
-                          perceptual=perceptual, lambda_p=lambda_p, amp=amp, progress=progress)
-        return cls(workflow, rec.inferred[0], rec.adain, rec.latents, amp=amp, reconstruction=rec)
+                          lambda_p=lambda_p, networks=nets, progress=progress)
+        return cls(workflow, rec.inferred[0], rec.adain, rec.latents, networks=replace(nets, perceptual=None),
+                   reconstruction=rec)
 
     # ------------------------------------------------------------------ state
     @property
@@ -186,7 +193,7 @@ class EditSession:
         stages, decoders = list(stages), list(decoders)
         for k in range(len(stages) - 1, wf.n_stages - 1):
             if len(decoders) == k:
-                decoders.append(stage_renderer(wf.generators[k], stages[k], self.amp))
+                decoders.append(stage_renderer(self.networks.generators[k], stages[k], self.amp))
             stages.append(decoders[k](adain[k]))
         return stages, decoders
 

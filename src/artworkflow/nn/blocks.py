@@ -5,28 +5,17 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .narrow_conv import NARROW, NarrowConv2d
-from .norm import InstanceNorm, LayerNorm, adain
-
-
-class ReflectionPad(nn.ReflectionPad2d):
-    """Reflect padding in the input's dtype. CPU autocast lists reflection padding as a float32 op, so
-    under bf16 every padded activation would be upcast and then cast back by the next convolution."""
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        with torch.autocast(x.device.type, enabled=False):
-            return F.pad(x, self.padding, mode="reflect")
+from .norm import AdaIN, LayerNorm
 
 
 def conv_block(cin: int, cout: int, k: int, stride: int = 1, norm: str = "in",
                act: str = "relu") -> nn.Sequential:
     """Reflect-padded conv + norm + activation. A conv followed by instance norm has no bias: the norm
     removes it, so it would only collect float noise (which Adam then turns into steps of size lr)."""
-    conv = NarrowConv2d(cin, cout, k, bias=norm != "in") if cout <= NARROW and stride == 1 else \
-        nn.Conv2d(cin, cout, k, stride, bias=norm != "in")
-    layers: list[nn.Module] = [ReflectionPad((k - 1) // 2) if k > 1 else nn.Identity(), conv]
+    layers: list[nn.Module] = [nn.ReflectionPad2d((k - 1) // 2) if k > 1 else nn.Identity(),
+                               nn.Conv2d(cin, cout, k, stride, bias=norm != "in")]
     if norm == "in":
-        layers.append(InstanceNorm(cout))
+        layers.append(nn.InstanceNorm2d(cout))
     elif norm == "ln":
         layers.append(LayerNorm(cout))
     if act == "relu":
@@ -51,16 +40,26 @@ class ResBlock(nn.Module):
 
 
 class AdaINResBlock(nn.Module):
-    """Residual block whose two norms take their scale and bias from the AdaIN vector."""
+    """Residual block whose two norms take their scale and bias from the AdaIN vector.
+
+    The block's first normalised convolution sees only the block's input, not the vector, so
+    ``forward`` is written as that part (``normalized_first``) followed by the rest
+    (``from_normalized_first``): editing computes the first once for a fixed content code."""
 
     def __init__(self, channels: int):
         super().__init__()
-        self.pad = ReflectionPad(1)
+        self.pad = nn.ReflectionPad2d(1)
         self.conv1 = nn.Conv2d(channels, channels, 3, bias=False)
         self.conv2 = nn.Conv2d(channels, channels, 3, bias=False)
+        self.adain = AdaIN()
+
+    def normalized_first(self, x: torch.Tensor) -> torch.Tensor:
+        return self.adain.normalize(self.conv1(self.pad(x)))
+
+    def from_normalized_first(self, x: torch.Tensor, first: torch.Tensor, params: torch.Tensor) -> torch.Tensor:
+        s1, b1, s2, b2 = params.chunk(4, dim=1)
+        h = F.relu(self.adain.modulate(first, s1, b1))
+        return x + self.adain(self.conv2(self.pad(h)), s2, b2)
 
     def forward(self, x: torch.Tensor, params: torch.Tensor) -> torch.Tensor:
-        s1, b1, s2, b2 = params.chunk(4, dim=1)
-        h = F.relu(adain(self.conv1(self.pad(x)), s1, b1))
-        h = adain(self.conv2(self.pad(h)), s2, b2)
-        return x + h
+        return self.from_normalized_first(x, self.normalized_first(x), params)

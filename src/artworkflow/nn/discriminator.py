@@ -5,9 +5,6 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from .narrow_conv import NarrowConv2d
-from .norm import InstanceNorm
-
 
 def patchgan(in_channels: int, width: int, n_layers: int) -> nn.Sequential:
     layers: list[nn.Module] = [nn.Conv2d(in_channels, width, 4, 2, 1), nn.LeakyReLU(0.2, True)]
@@ -15,9 +12,9 @@ def patchgan(in_channels: int, width: int, n_layers: int) -> nn.Sequential:
     for n in range(1, n_layers + 1):
         cout = width * min(2 ** n, 8)
         stride = 2 if n < n_layers else 1
-        layers += [nn.Conv2d(c, cout, 4, stride, 1, bias=False), InstanceNorm(cout), nn.LeakyReLU(0.2, True)]
+        layers += [nn.Conv2d(c, cout, 4, stride, 1, bias=False), nn.InstanceNorm2d(cout), nn.LeakyReLU(0.2, True)]
         c = cout
-    layers.append(NarrowConv2d(c, 1, 4, padding=1))
+    layers.append(nn.Conv2d(c, 1, 4, padding=1))
     return nn.Sequential(*layers)
 
 

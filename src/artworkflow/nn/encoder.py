@@ -12,15 +12,13 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .norm import InstanceNorm
-
 
 class DownBlock(nn.Module):
     """Pre-activation residual block that halves the resolution (BicycleGAN's encoder block)."""
 
     def __init__(self, cin: int, cout: int, norm: bool = True):
         super().__init__()
-        n = InstanceNorm if norm else (lambda c: nn.Identity())
+        n = nn.InstanceNorm2d if norm else (lambda c: nn.Identity())
         self.body = nn.Sequential(
             n(cin), nn.LeakyReLU(0.2), nn.Conv2d(cin, cin, 3, padding=1, bias=False),
             n(cin), nn.LeakyReLU(0.2), nn.Conv2d(cin, cout, 3, padding=1),

@@ -2,11 +2,12 @@
 stage latent z through an MLP that produces the AdaIN vector (one scale and bias per channel)."""
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import torch
 from torch import nn
 
 from .blocks import AdaINResBlock, ResBlock, conv_block
-from .upsample import UpsamplingPath
 
 
 class MappingMLP(nn.Module):
@@ -20,6 +21,15 @@ class MappingMLP(nn.Module):
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
         return self.net(z)
+
+
+class PreparedContent(NamedTuple):
+    """What decoding needs of a content code before it sees an AdaIN vector: the code and the first
+    AdaIN block's normalised first convolution of it. Editing tries hundreds of vectors on one
+    content code and prepares it once."""
+
+    code: torch.Tensor
+    first: torch.Tensor
 
 
 class AdaINGenerator(nn.Module):
@@ -37,7 +47,7 @@ class AdaINGenerator(nn.Module):
             *[ResBlock(4 * w) for _ in range(n_res)],
         )
         self.res = nn.ModuleList(AdaINResBlock(4 * w) for _ in range(n_res))
-        self.up = UpsamplingPath(
+        self.up = nn.Sequential(
             nn.Upsample(scale_factor=2, mode="nearest"), conv_block(4 * w, 2 * w, 5, norm="ln"),
             nn.Upsample(scale_factor=2, mode="nearest"), conv_block(2 * w, w, 5, norm="ln"),
             conv_block(w, out_channels, 7, norm="none", act="tanh"),
@@ -55,12 +65,20 @@ class AdaINGenerator(nn.Module):
     def adain_vector(self, z: torch.Tensor) -> torch.Tensor:
         return self.mlp(z)
 
+    def prepare(self, content: torch.Tensor) -> PreparedContent:
+        return PreparedContent(content, self.res[0].normalized_first(content))
+
+    def decode_prepared(self, prepared: PreparedContent, adain: torch.Tensor) -> torch.Tensor:
+        """``decode`` of a prepared content code."""
+        params = adain.chunk(len(self.res), dim=1)
+        h = self.res[0].from_normalized_first(prepared.code, prepared.first, params[0])
+        for block, p in zip(self.res[1:], params[1:]):
+            h = block(h, p)
+        return self.up(h)
+
     def decode(self, content: torch.Tensor, adain: torch.Tensor) -> torch.Tensor:
         """Render from a content code and an AdaIN vector laid out as [block][s1, b1, s2, b2][C]."""
-        h = content
-        for block, params in zip(self.res, adain.chunk(len(self.res), dim=1)):
-            h = block(h, params)
-        return self.up(h)
+        return self.decode_prepared(self.prepare(content), adain)
 
     def forward(self, x: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
         return self.decode(self.encode_content(x), self.adain_vector(z))

@@ -1,126 +1,30 @@
-"""Normalisation layers. Instance norm and AdaIN use torch's kernel on NCHW tensors. On channels-last
-tensors, where ``F.instance_norm`` returns NCHW (so oneDNN would reorder every activation before
-the next convolution), they run as one autograd function that keeps the memory format and dtype:
-float32 statistics from two passes (mean, then the mean square of the centred values; one-pass
-E[x²] - E[x]² loses every digit when a channel is nearly constant, as on the white areas of a
-sketch) and a hand-written backward of two reductions and one multiply-add, several times faster
-than the autograd of the same formula. LayerNorm is built the same way, on every layout: the
-autograd of ``std_mean`` returns NCHW gradients."""
+"""The normalisations of the networks, as the papers write them: AdaIN (an instance norm whose scale
+and bias come from the AdaIN vector) and MUNIT's layer norm. Plain instance norm is
+``nn.InstanceNorm2d``. Faster kernels of the same functions live in ``artworkflow.accel.norm``."""
 from __future__ import annotations
 
 import torch
 import torch.nn.functional as F
 from torch import nn
-from torch.autograd.function import once_differentiable
 
 
-def _stats_dtype(x: torch.Tensor) -> torch.dtype:
-    return torch.float32 if x.dtype in (torch.float16, torch.bfloat16) else x.dtype
+class AdaIN(nn.Module):
+    """Adaptive instance norm: normalise each channel of each sample, then apply that sample's own
+    scale and bias (N, C). Has no weights; the two halves are separate so that a decoder can
+    normalise an input that never changes once and modulate it many times."""
 
+    def __init__(self, eps: float = 1e-5):
+        super().__init__()
+        self.eps = eps
 
-def stat_sum(x: torch.Tensor, dims: tuple[int, ...]) -> torch.Tensor:
-    """Sum over ``dims`` (kept) in the statistics dtype. bf16 inputs are summed in their own dtype (torch accumulates
-    them in float32 and rounds once at the end): asking for a float32 result instead makes torch cast
-    the whole tensor first, a full extra pass over memory. float16 sums could overflow its range, so
-    they take that pass."""
-    if x.dtype == torch.float16:
-        return x.sum(dims, keepdim=True, dtype=torch.float32)
-    return x.sum(dims, keepdim=True).to(_stats_dtype(x))
+    def normalize(self, x: torch.Tensor) -> torch.Tensor:
+        return F.instance_norm(x, eps=self.eps)
 
+    def modulate(self, y: torch.Tensor, scale: torch.Tensor, bias: torch.Tensor) -> torch.Tensor:
+        return y * scale[:, :, None, None] + bias[:, :, None, None]
 
-def _instance_norm(x: torch.Tensor, scale: torch.Tensor | None, bias: torch.Tensor | None,
-                   eps: float) -> torch.Tensor:
-    if x.is_contiguous():
-        y = F.instance_norm(x, eps=eps)
-        if scale is None:
-            return y
-        return torch.addcmul(bias[:, :, None, None].to(y.dtype), y, scale[:, :, None, None].to(y.dtype))
-    return _ChannelsLastInstanceNorm.apply(x, scale, bias, eps)
-
-
-class _ChannelsLastInstanceNorm(torch.autograd.Function):
-    """y = (x - mean) · rstd per sample and channel, then ``scale · y + bias`` if a scale is given."""
-
-    @staticmethod
-    def forward(ctx, x: torch.Tensor, scale: torch.Tensor | None, bias: torch.Tensor | None,
-                eps: float) -> torch.Tensor:
-        n, c, h, w = x.shape
-        acc = _stats_dtype(x)
-        mean = stat_sum(x, (2, 3)) / (h * w)
-        centred = x - mean.to(x.dtype)
-        rstd = torch.rsqrt(stat_sum(centred.square(), (2, 3)) / (h * w) + eps)
-        k = rstd if scale is None else rstd * scale.to(acc).view(n, c, 1, 1)
-        ctx.save_for_backward(x, mean, rstd, k)
-        if scale is None:
-            return centred.mul_(k.to(x.dtype))
-        return torch.addcmul(bias.view(n, c, 1, 1).to(x.dtype), centred, k.to(x.dtype))
-
-    @staticmethod
-    @once_differentiable
-    def backward(ctx, grad: torch.Tensor):
-        x, mean, rstd, k = ctx.saved_tensors
-        n, c, h, w = x.shape
-        y = torch.addcmul((-mean * rstd).to(x.dtype), x, rstd.to(x.dtype))
-        g_sum = stat_sum(grad, (2, 3))
-        gy_sum = stat_sum(grad * y, (2, 3))
-        dx = torch.addcmul((-k * g_sum / (h * w)).to(grad.dtype), grad, k.to(grad.dtype))
-        dx.addcmul_(y, (-k * gy_sum / (h * w)).to(grad.dtype))
-        scale_needed, bias_needed = ctx.needs_input_grad[1:3]
-        return (dx, gy_sum.view(n, c) if scale_needed else None, g_sum.view(n, c) if bias_needed else None,
-                None)
-
-
-def adain(x: torch.Tensor, scale: torch.Tensor, bias: torch.Tensor, eps: float = 1e-5) -> torch.Tensor:
-    """Adaptive instance norm: normalise each channel, then apply the per-sample scale and bias (N, C)."""
-    return _instance_norm(x, scale, bias, eps)
-
-
-class InstanceNorm(nn.InstanceNorm2d):
-    """Parameter-free instance norm (the ``nn.InstanceNorm2d`` configuration it replaces)."""
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return _instance_norm(x, None, None, self.eps)
-
-
-class _LayerNorm(torch.autograd.Function):
-    """y = gamma · (x - mean) / (std + eps) + beta per sample over (C, H, W), std unbiased, with
-    two-pass float32 statistics and a hand-written backward that keeps the input's memory format."""
-
-    @staticmethod
-    def forward(ctx, x: torch.Tensor, gamma: torch.Tensor, beta: torch.Tensor, eps: float) -> torch.Tensor:
-        n, c = x.shape[:2]
-        count = x[0].numel()
-        acc = _stats_dtype(x)
-        dims = tuple(range(1, x.dim()))
-        mean = stat_sum(x, dims) / count
-        centred = x - mean.to(x.dtype)
-        std = (stat_sum(centred.square(), dims) / (count - 1)).sqrt()
-        inv = 1 / (std + eps)
-        shape = (1, c) + (1,) * (x.dim() - 2)
-        scale = gamma.to(acc).view(shape) * inv
-        ctx.save_for_backward(centred, gamma, std, inv)
-        return torch.addcmul(beta.view(shape).to(x.dtype), centred, scale.to(x.dtype))
-
-    @staticmethod
-    @once_differentiable
-    def backward(ctx, grad: torch.Tensor):
-        centred, gamma, std, inv = ctx.saved_tensors
-        count = centred[0].numel()
-        dims = tuple(range(1, centred.dim()))
-        shape = (1, centred.shape[1]) + (1,) * (centred.dim() - 2)
-        acc = inv.dtype
-        gamma_b = gamma.to(acc).view(shape)
-        g_nc = stat_sum(grad, dims[1:])
-        gu_c = stat_sum(grad * centred, dims[1:])
-        g_c = g_nc.sum(0).view(-1) if ctx.needs_input_grad[2] else None
-        dgamma = (gu_c * inv).sum(0).view(-1) if ctx.needs_input_grad[1] else None
-        gh_mean = (g_nc * gamma_b).sum(1, keepdim=True) / count
-        ghu = (gu_c * gamma_b).sum(1, keepdim=True)
-        # dx = (g·gamma - mean(g·gamma)) / d - u · Σ(g·gamma·u) / (d² (N - 1) std),  d = std + eps
-        k_u = -ghu * inv * inv / ((count - 1) * std.clamp_min(torch.finfo(acc).tiny))
-        dx = torch.addcmul((-gh_mean * inv).to(grad.dtype), grad, (gamma_b * inv).to(grad.dtype))
-        dx.addcmul_(centred, k_u.to(grad.dtype))
-        return dx, dgamma, g_c, None
+    def forward(self, x: torch.Tensor, scale: torch.Tensor, bias: torch.Tensor) -> torch.Tensor:
+        return self.modulate(self.normalize(x), scale, bias)
 
 
 class LayerNorm(nn.Module):
@@ -134,4 +38,6 @@ class LayerNorm(nn.Module):
         self.beta = nn.Parameter(torch.zeros(channels))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return _LayerNorm.apply(x, self.gamma, self.beta, self.eps)
+        std, mean = torch.std_mean(x, dim=tuple(range(1, x.dim())), keepdim=True)
+        shape = (1, -1) + (1,) * (x.dim() - 2)
+        return self.gamma.view(shape) * (x - mean) / (std + self.eps) + self.beta.view(shape)

@@ -21,6 +21,7 @@ VGG16_URL = "https://download.pytorch.org/models/vgg16-397923af.pth"
 VGG16_ENV = "ARTWORKFLOW_VGG16"
 
 DEFAULT_LAYERS: tuple[str, ...] = ("relu1_1", "relu1_2", "relu3_2", "relu4_2")
+"""The layers of the perceptual term of L_Ada (paper eq. 6), the only place they are listed."""
 
 _CONFIG: tuple[int | str, ...] = (
     64, 64, "M", 128, 128, "M", 256, 256, 256, "M", 512, 512, 512, "M", 512, 512, 512, "M",

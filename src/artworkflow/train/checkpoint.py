@@ -15,22 +15,12 @@ import torch
 from safetensors.torch import save_file
 
 from ..errors import CheckpointError
-from ..workflow import (DISCRIMINATORS_FILE, WEIGHTS_FILE, Discriminators, Workflow, _cpu_state,
-                        _fsync_dir, load_weights)
+from ..files import atomic_write_text, cpu_state, fsync_dir
+from ..workflow import DISCRIMINATORS_FILE, WEIGHTS_FILE, Discriminators, Workflow, load_weights
 
 STATE_FILE = "training_state.pt"
 AVERAGE_FILE = "weight_average.safetensors"
 RUN_FILE = "run.json"
-
-
-def atomic_write_text(path: Path, text: str) -> None:
-    """Write ``path`` so that a reader, or a resume after a kill, sees the old text or the new, never half."""
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "w") as f:
-        f.write(text)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
 
 
 def save_checkpoint(run: Path, step: int, wf: Workflow, disc: Discriminators,
@@ -53,9 +43,9 @@ def save_checkpoint(run: Path, step: int, wf: Workflow, disc: Discriminators,
              "torch_rng": torch.get_rng_state()}
     torch.save(state, tmp / STATE_FILE)
     if average is not None:
-        save_file(_cpu_state(average), str(tmp / AVERAGE_FILE))
+        save_file(cpu_state(average), str(tmp / AVERAGE_FILE))
     (tmp / RUN_FILE).write_text(json.dumps(run_config, indent=2))
-    _fsync_dir(tmp)
+    fsync_dir(tmp)
     if final.exists():
         shutil.rmtree(final)
     os.replace(tmp, final)

@@ -3,7 +3,6 @@ joint), one explicit optimisation step per phase. Resumable, data-parallel under
 TensorBoard scalars, sample grids and atomic checkpoints."""
 from __future__ import annotations
 
-import contextlib
 import json
 import math
 import time
@@ -14,14 +13,16 @@ from typing import Any, Callable, Iterator
 import torch
 from torch.utils.data import DataLoader, Dataset, Sampler
 
+from ..accel import accelerate
 from ..config import ModelConfig, TrainConfig, WorkflowSpec, to_dict
 from ..data.dataset import StageDataset, collate_stages
-from ..nn.init import init_weights
 from ..errors import CheckpointError, ConfigError, DatasetError, TrainingDivergedError
+from ..files import atomic_write_text
+from ..nn.init import init_weights
+from ..precision import autocast
 from ..workflow import Discriminators, Workflow
 from . import objectives as O
-from .checkpoint import (atomic_write_text, latest_checkpoint, load_average, load_checkpoint, read_run_config,
-                         save_checkpoint)
+from .checkpoint import latest_checkpoint, load_average, load_checkpoint, read_run_config, save_checkpoint
 from .distributed import Dist, average_gradients, barrier, broadcast_module, init_distributed
 from .ema import WeightAverage
 from .samples import SampleWriter
@@ -52,7 +53,8 @@ def phase_at(plan: list[tuple[str, int]], step: int) -> str | None:
 
 
 class _Keyed(Dataset):
-    """Lets the sampler choose the epoch, so augmentation is a function of (epoch, index)."""
+    """Items keyed by (index, epoch): the sampler chooses the epoch, so augmentation is a function
+    of (epoch, index)."""
 
     def __init__(self, ds: StageDataset):
         self.ds = ds
@@ -62,8 +64,7 @@ class _Keyed(Dataset):
 
     def __getitem__(self, key: tuple[int, int]):
         index, epoch = key
-        self.ds.set_epoch(epoch)
-        return self.ds[index]
+        return self.ds.item(index, epoch)
 
 
 class _GlobalBatches(Sampler):
@@ -106,15 +107,8 @@ def _check_world(cfg: TrainConfig, world: Dist) -> None:
 def _resume_key(train: dict[str, Any]) -> dict[str, Any]:
     """Options that must not change across a resume (logging and length may)."""
     free = ("max_steps", "log_every", "sample_every", "checkpoint_every", "keep_checkpoints", "num_workers",
-            "channels_last")
+            "channels_last", "accel")
     return {k: v for k, v in train.items() if k not in free}
-
-
-def _autocast(device: str, amp: str):
-    if amp == "none":
-        return contextlib.nullcontext()
-    dtype = torch.bfloat16 if amp == "bf16" else torch.float16
-    return torch.autocast(device.split(":")[0], dtype=dtype)
 
 
 def _finite(losses: dict[str, torch.Tensor], step: int, run: Path) -> None:
@@ -162,6 +156,8 @@ def train(data: str | Path, out: str | Path, model: ModelConfig, cfg: TrainConfi
     fmt = torch.channels_last if cfg.channels_last else torch.contiguous_format
     wf = init_weights(Workflow(spec, model), cfg.init).to(device, memory_format=fmt)
     disc = init_weights(Discriminators(spec, model), cfg.init).to(device, memory_format=fmt)
+    if cfg.accel:  # the same weights and function, computed faster
+        wf, disc = accelerate(wf, for_="train"), accelerate(disc, for_="train")
     adam = lambda params: make_adam(params, cfg)  # noqa: E731
     optimizers = {"inference": adam(wf.inference.parameters()),
                   "inference_d": adam(disc.inference.parameters()),
@@ -234,12 +230,12 @@ def train(data: str | Path, out: str | Path, model: ModelConfig, cfg: TrainConfi
         if phase.startswith("inference"):
             wf.inference.requires_grad_(True)
             disc.inference.requires_grad_(False)
-            with _autocast(device, cfg.amp):
+            with autocast(cfg.amp, device):
                 losses, pairs = O.inference_generator_loss(wf, disc, stages, joint, w)
             _finite(losses, step, run)
             step_optimizer("inference", losses["inf/total"], list(wf.inference.parameters()))
             disc.inference.requires_grad_(True)
-            with _autocast(device, cfg.amp):
+            with autocast(cfg.amp, device):
                 d_losses = O.inference_discriminator_loss(disc, pairs)
             _finite(d_losses, step, run)
             step_optimizer("inference_d", d_losses["inf_d/total"], list(disc.inference.parameters()))
@@ -249,14 +245,14 @@ def train(data: str | Path, out: str | Path, model: ModelConfig, cfg: TrainConfi
             wf.encoders.requires_grad_(True)
             disc.encoded.requires_grad_(False)
             disc.random.requires_grad_(False)
-            with _autocast(device, cfg.amp):
+            with autocast(cfg.amp, device):
                 losses, fakes = O.generation_generator_loss(wf, disc, stages, joint, ctx, w, cfg.augmentations)
             _finite(losses, step, run)
             gen_params = [*wf.generators.parameters(), *wf.encoders.parameters()]
             step_optimizer("generation", losses["gen/total"], gen_params)
             disc.encoded.requires_grad_(True)
             disc.random.requires_grad_(True)
-            with _autocast(device, cfg.amp):
+            with autocast(cfg.amp, device):
                 d_losses = O.generation_discriminator_loss(disc, fakes, ctx, cfg.augmentations)
             _finite(d_losses, step, run)
             step_optimizer("generation_d", d_losses["gen_d/total"],

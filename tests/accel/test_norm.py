@@ -1,12 +1,14 @@
+"""The layout-keeping norm kernels against the plain norms of artworkflow.nn, forward and backward."""
 import pytest
 import torch
 import torch.nn.functional as F
 
-from artworkflow.nn.norm import InstanceNorm, LayerNorm, _LayerNorm, adain
+from artworkflow.accel.norm import FastAdaIN, FastInstanceNorm, FastLayerNorm, _LayerNorm
+from artworkflow.nn.norm import AdaIN, LayerNorm
 
-
-def _reference(x, scale, bias):
-    return F.instance_norm(x, eps=1e-5) * scale[:, :, None, None] + bias[:, :, None, None]
+adain = FastAdaIN()
+InstanceNorm = FastInstanceNorm
+_reference = AdaIN()
 
 
 @pytest.mark.parametrize("channels_last", [False, True])
@@ -49,15 +51,16 @@ def test_bf16_adain_keeps_dtype_and_stays_close():
 
 
 def _layer_norm_reference(x, gamma, beta, eps=1e-5):
-    std, mean = torch.std_mean(x, dim=(1, 2, 3), keepdim=True)
-    return gamma.view(1, -1, 1, 1) * (x - mean) / (std + eps) + beta.view(1, -1, 1, 1)
+    plain = LayerNorm(gamma.shape[0], eps)
+    plain.gamma, plain.beta = gamma, beta  # the very parameters, so gradients reach them
+    return plain(x)
 
 
 @pytest.mark.parametrize("channels_last", [False, True])
 def test_layer_norm_matches_formula_keeps_layout_and_passes_gradcheck(channels_last):
     torch.manual_seed(3)
     fmt = torch.channels_last if channels_last else torch.contiguous_format
-    ln = LayerNorm(4).double()
+    ln = FastLayerNorm(4).double()
     with torch.no_grad():
         ln.gamma.uniform_(0.5, 1.5)
         ln.beta.normal_()
@@ -76,7 +79,7 @@ def test_layer_norm_matches_formula_keeps_layout_and_passes_gradcheck(channels_l
 
 def test_bf16_layer_norm_keeps_dtype_and_stays_close():
     torch.manual_seed(4)
-    ln = LayerNorm(8)
+    ln = FastLayerNorm(8)
     x = torch.randn(2, 8, 16, 16).contiguous(memory_format=torch.channels_last)
     with torch.autocast("cpu", dtype=torch.bfloat16):
         out = ln(x.bfloat16())
@@ -89,5 +92,20 @@ def test_float16_statistics_do_not_overflow():
     y = InstanceNorm(2)(x.contiguous(memory_format=torch.channels_last))
     assert torch.isfinite(y).all()
     torch.testing.assert_close(y.float(), F.instance_norm(x.float(), eps=1e-5), atol=2e-2, rtol=0)
-    ln = LayerNorm(2)(x)
+    ln = FastLayerNorm(2)(x)
     assert torch.isfinite(ln).all()
+
+
+def test_adain_halves_compose_to_the_fused_kernel_with_gradients():
+    """The first AdaIN of a block is normalised once and modulated per vector (prepared decoding);
+    the fused kernel computes the same function."""
+    torch.manual_seed(5)
+    x = torch.randn(2, 6, 8, 8).contiguous(memory_format=torch.channels_last)
+    s, b = torch.randn(2, 6, requires_grad=True), torch.randn(2, 6, requires_grad=True)
+    halves = adain.modulate(adain.normalize(x), s, b)
+    fused = adain(x, s, b)
+    assert halves.is_contiguous(memory_format=torch.channels_last)
+    torch.testing.assert_close(halves, fused, atol=1e-5, rtol=1e-5)
+    g = torch.randn_like(fused)
+    for a, c in zip(torch.autograd.grad(halves, (s, b), g), torch.autograd.grad(fused, (s, b), g)):
+        torch.testing.assert_close(a, c, atol=1e-4, rtol=1e-4)

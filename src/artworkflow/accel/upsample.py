@@ -7,14 +7,15 @@ strips. Equal to the plain form up to float rounding (summed taps reorder additi
 from __future__ import annotations
 
 import functools
+from collections import OrderedDict
 from typing import Callable
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from .blocks import ReflectionPad
 from .layout import grad_in_layout, memory_format
+from .winograd import frozen_conv3x3, winograd_kernels, winograd_pays
 
 
 def _fold_taps(w: Tensor, dim: int) -> tuple[Tensor, Tensor]:
@@ -82,37 +83,73 @@ def is_upsample2(m: nn.Module) -> bool:
 
 def is_reflect_conv5(m: nn.Module) -> bool:
     """A ``conv_block`` with a reflect-padded 5×5 stride-1 convolution at its head."""
-    return (isinstance(m, nn.Sequential) and len(m) >= 2 and isinstance(m[0], ReflectionPad)
+    return (isinstance(m, nn.Sequential) and len(m) >= 2 and isinstance(m[0], nn.ReflectionPad2d)
             and tuple(m[0].padding) == (2, 2, 2, 2) and isinstance(m[1], nn.Conv2d)
             and m[1].kernel_size == (5, 5) and m[1].stride == (1, 1) and m[1].groups == 1
             and m[1].dilation == (1, 1) and m[1].padding == (0, 0))
 
 
-def fused_layers(layers: nn.Sequential,
-                 upconv: Callable[[nn.Conv2d], Callable[[Tensor], Tensor]]) -> list[Callable[[Tensor], Tensor]]:
-    """The layers as callables, each nearest ×2 upsample followed by a reflect-padded 5×5
-    ``conv_block`` replaced by ``upconv(conv)`` and the rest of that block."""
-    mods, out, i = list(layers), [], 0
-    while i < len(mods):
-        if i + 1 < len(mods) and is_upsample2(mods[i]) and is_reflect_conv5(mods[i + 1]):
-            out += [upconv(mods[i + 1][1]), *list(mods[i + 1])[2:]]
-            i += 2
-        else:
-            out.append(mods[i])
-            i += 1
-    return out
-
-
-def _trainable_upconv(conv: nn.Conv2d) -> Callable[[Tensor], Tensor]:
-    return lambda x: upsample_conv5(x, conv.weight, conv.bias)
+def upsampling_heads(layers: nn.Sequential) -> tuple[int, ...]:
+    """Positions of the nearest ×2 upsamples that a reflect-padded 5×5 ``conv_block`` follows."""
+    mods = list(layers)
+    return tuple(i for i in range(len(mods) - 1) if is_upsample2(mods[i]) and is_reflect_conv5(mods[i + 1]))
 
 
 class UpsamplingPath(nn.Sequential):
-    """A sequence of layers in which every nearest ×2 upsample followed by a reflect-padded 5×5
-    ``conv_block`` runs as ``upsample_conv5``. Its children, and so its weights, are those of the
-    plain ``nn.Sequential``."""
+    """The layers of a plain ``nn.Sequential`` (the very modules, so the same weights and state-dict
+    keys) in which every nearest ×2 upsample followed by a reflect-padded 5×5 ``conv_block`` runs as
+    ``upsample_conv5``, with the phase kernels folded from the weights at every call (they train)."""
+
+    def __init__(self, plain: nn.Sequential):
+        super().__init__(OrderedDict(plain.named_children()))
+        self.heads = upsampling_heads(plain)
+        self.train(plain.training)
+
+    def upconv(self, i: int, x: Tensor) -> Tensor:
+        """``self[i + 1][1](self[i + 1][0](self[i](x)))``: upsample, pad and convolve."""
+        conv = self[i + 1][1]
+        return upsample_conv5(x, conv.weight, conv.bias)
 
     def forward(self, x: Tensor) -> Tensor:
-        for layer in fused_layers(self, _trainable_upconv):
-            x = layer(x)
+        mods, i = list(self), 0
+        while i < len(mods):
+            if i in self.heads:
+                x = self.upconv(i, x)
+                for layer in list(mods[i + 1])[2:]:
+                    x = layer(x)
+                i += 2
+            else:
+                x = mods[i](x)
+                i += 1
         return x
+
+
+class FrozenUpsamplingPath(UpsamplingPath):
+    """``UpsamplingPath`` of frozen weights: the phase kernels (and in float32, from 128 channels,
+    their Winograd transforms) are made once, not saved, and made again when weights are loaded."""
+
+    def __init__(self, plain: nn.Sequential):
+        super().__init__(plain)
+        for i in self.heads:
+            for part in ("weight", "bias", "u", "u_grad"):
+                self.register_buffer(f"phase{i}_{part}", None, persistent=False)
+        self.fold()
+        self.register_load_state_dict_post_hook(lambda module, _: module.fold())
+
+    @torch.no_grad()
+    def fold(self) -> None:
+        """Derive the phase kernels from the current weights."""
+        for i in self.heads:
+            conv = self[i + 1][1]
+            pw, pb = phase_weights(conv.weight, conv.bias)
+            u, u_grad = winograd_kernels(pw) if winograd_pays(pw) else (None, None)
+            for part, t in (("weight", pw), ("bias", pb), ("u", u), ("u_grad", u_grad)):
+                setattr(self, f"phase{i}_{part}", t)
+
+    def upconv(self, i: int, x: Tensor) -> Tensor:
+        conv, dtype = self[i + 1][1], x.dtype
+        pw, pb, u = (getattr(self, f"phase{i}_{part}") for part in ("weight", "bias", "u"))
+        kernels = None if u is None else (u, getattr(self, f"phase{i}_u_grad"))
+        phase_conv = functools.partial(frozen_conv3x3, weight=pw, bias=pb, padding=0, kernels=kernels)
+        return upsample_conv5(x, conv.weight.to(dtype), None if conv.bias is None else conv.bias.to(dtype),
+                              phase_conv)

@@ -3,9 +3,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from artworkflow.nn import winograd
-from artworkflow.nn.winograd import (WinogradConv2d, kernel_transform, transforms, use_winograd,
-                                     winograd_conv3x3)
+from artworkflow.accel import accelerate, winograd
+from artworkflow.accel.winograd import WinogradConv2d, kernel_transform, transforms, winograd_conv3x3
 
 
 def test_transforms_compute_the_one_dimensional_correlation_exactly():
@@ -76,7 +75,7 @@ def test_falls_back_to_the_direct_convolution_under_autocast_and_for_other_dtype
                                                        padding=1))
 
 
-def test_use_winograd_swaps_only_wide_3x3_stride_1_convolutions():
+def test_edit_acceleration_swaps_only_wide_3x3_stride_1_convolutions():
     torch.manual_seed(5)
     net = nn.Sequential(nn.Conv2d(3, 128, 3, padding=1), nn.ReLU(),
                         nn.Sequential(nn.Conv2d(128, 128, 3, padding=1), nn.Conv2d(128, 128, 3, stride=2),
@@ -85,7 +84,34 @@ def test_use_winograd_swaps_only_wide_3x3_stride_1_convolutions():
     x = torch.randn(1, 3, 20, 20)
     with torch.no_grad():
         ref = net(x)
-        swapped = use_winograd(net)
+        swapped = accelerate(net, for_="edit")
         kinds = [type(m).__name__ for m in swapped.modules() if not isinstance(m, (nn.Sequential, nn.ReLU))]
         assert kinds == ["Conv2d", "WinogradConv2d", "Conv2d", "Conv2d", "Conv2d", "WinogradConv2d"]
         torch.testing.assert_close(swapped(x), ref, rtol=1e-4, atol=1e-5)
+
+
+def test_loaded_weights_renew_the_transformed_kernels():
+    torch.manual_seed(6)
+    plain, other = nn.Conv2d(8, 8, 3, padding=1), nn.Conv2d(8, 8, 3, padding=1)
+    conv = WinogradConv2d.from_conv(plain)
+    assert list(conv.state_dict()) == list(plain.state_dict()), "same keys; the kernels are not saved"
+    conv.load_state_dict(other.state_dict())
+    x = torch.randn(1, 8, 12, 12, requires_grad=True)
+    y, ref = conv(x), other(x)
+    torch.testing.assert_close(y, ref, rtol=1e-4, atol=1e-5)
+    (g,), (g_ref,) = torch.autograd.grad(y.sum(), x), torch.autograd.grad(ref.sum(), x)
+    torch.testing.assert_close(g, g_ref, rtol=1e-4, atol=1e-5)
+
+
+def test_without_input_gradient_kernels_a_gradient_still_flows_directly():
+    torch.manual_seed(7)
+    plain = nn.Conv2d(8, 8, 3, padding=1)
+    conv = WinogradConv2d.from_conv(plain, input_gradient=False)
+    assert conv.u_grad is None and conv.u is not None
+    x = torch.randn(1, 8, 12, 12, requires_grad=True)
+    with torch.no_grad():
+        torch.testing.assert_close(conv(x), plain(x), rtol=1e-4, atol=1e-5)
+    (g,), (g_ref,) = torch.autograd.grad(conv(x).sum(), x), torch.autograd.grad(plain(x).sum(), x)
+    torch.testing.assert_close(g, g_ref, rtol=1e-5, atol=1e-6)
+    conv.load_state_dict(plain.state_dict())
+    assert conv.u_grad is None

@@ -4,7 +4,8 @@ The input gradient of a stride-1 convolution is a full correlation of the output
 flipped kernel, i.e. an ordinary forward convolution. oneDNN's backward-data kernels tile over
 output channels, so with 1–3 of them (bf16 on AMX) they run an order of magnitude slower than the
 same arithmetic phrased as that forward convolution; this layer does the rewrite. Same weights and
-state-dict keys as ``nn.Conv2d``; equal to it up to float rounding."""
+state-dict keys as ``nn.Conv2d``; equal to it up to float rounding. ``narrow_eligible`` says which
+convolutions ``accelerate`` gives it to."""
 from __future__ import annotations
 
 import torch
@@ -41,6 +42,15 @@ class _NarrowConv(torch.autograd.Function):
                 grad, x, weight, [weight.shape[0]] if ctx.has_bias else None, [1, 1], [p, p], [1, 1], False,
                 [0, 0], 1, [False, ctx.needs_input_grad[1], ctx.has_bias and ctx.needs_input_grad[2]])
         return dx, dw, db, None
+
+
+def narrow_eligible(conv: nn.Module) -> bool:
+    """A square, stride-1, ungrouped, zero-padded ``nn.Conv2d`` with at most ``NARROW`` outputs."""
+    k = conv.kernel_size[0] if isinstance(conv, nn.Conv2d) else 0
+    return (type(conv) is nn.Conv2d and conv.out_channels <= NARROW and conv.kernel_size == (k, k)
+            and conv.stride == (1, 1) and conv.dilation == (1, 1) and conv.groups == 1
+            and conv.padding_mode == "zeros" and isinstance(conv.padding, tuple)
+            and conv.padding[0] == conv.padding[1] < k)
 
 
 class NarrowConv2d(nn.Conv2d):

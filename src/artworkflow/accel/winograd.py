@@ -9,7 +9,7 @@ the products save, so those layers stay direct.
 
 The interpolation points 0, 1, −1, 2, −1/2 (and ∞) keep the rounding error within about twice that
 of the direct convolution; the textbook points 0, ±1, ±2 give five times. Editing runs its frozen
-float32 networks this way (``editing.frozencopy``); training keeps ``nn.Conv2d``, and bf16 stays
+float32 networks this way (``accelerate(..., for_="edit")``); training keeps ``nn.Conv2d``, and bf16 stays
 direct (oneDNN's bf16 kernels are faster, and bf16 transforms would lose too much precision).
 """
 from __future__ import annotations
@@ -109,15 +109,37 @@ class _WinogradConv(torch.autograd.Function):
     with the flipped, transposed kernel, itself a 3×3 convolution done the same way."""
 
     @staticmethod
-    def forward(ctx, x: Tensor, conv: "WinogradConv2d") -> Tensor:
-        ctx.conv = conv
-        return winograd_conv3x3(x, conv.u, conv.bias, conv.padding)
+    def forward(ctx, x: Tensor, u: Tensor, u_grad: Tensor, bias: Tensor | None, padding: int) -> Tensor:
+        ctx.save_for_backward(u_grad)
+        ctx.padding = padding
+        return winograd_conv3x3(x, u, bias, padding)
 
     @staticmethod
     @once_differentiable
     def backward(ctx, grad: Tensor):
-        conv = ctx.conv
-        return winograd_conv3x3(grad, conv.input_gradient_kernels(), None, KERNEL - 1 - conv.padding), None
+        (u_grad,) = ctx.saved_tensors
+        return winograd_conv3x3(grad, u_grad, None, KERNEL - 1 - ctx.padding), None, None, None, None
+
+
+def winograd_kernels(weight: Tensor) -> tuple[Tensor, Tensor]:
+    """The transformed kernels of a frozen 3×3 convolution: of its forward pass and of its input
+    gradient (the flipped, transposed kernel), both made at once."""
+    return kernel_transform(weight), kernel_transform(weight.flip(2, 3).transpose(0, 1))
+
+
+def frozen_conv3x3(x: Tensor, weight: Tensor, bias: Tensor | None, padding: int,
+                   kernels: tuple[Tensor, Tensor | None] | None) -> Tensor:
+    """``F.conv2d(x, weight, bias, padding=padding)`` for frozen weights: by Winograd with
+    ``kernels = winograd_kernels(weight)`` when given and ``x`` is in their dtype outside autocast,
+    directly (in ``x``'s dtype) otherwise, and directly as well when an input gradient is wanted but
+    ``kernels`` has none."""
+    grad = torch.is_grad_enabled() and x.requires_grad
+    if (kernels is None or x.dtype != kernels[0].dtype or torch.is_autocast_enabled(x.device.type)
+            or grad and kernels[1] is None):
+        return F.conv2d(x, weight.to(x.dtype), None if bias is None else bias.to(x.dtype), padding=padding)
+    if grad:
+        return _WinogradConv.apply(x, *kernels, bias, padding)
+    return winograd_conv3x3(x, kernels[0], bias, padding)
 
 
 def winograd_pays(weight: Tensor) -> bool:
@@ -137,44 +159,34 @@ def winograd_eligible(conv: nn.Module) -> bool:
 
 class WinogradConv2d(nn.Module):
     """A frozen 3×3 convolution computed by F(4×4, 3×3) for float32 inputs outside autocast, and
-    directly from the kept weights otherwise. Carries no parameters: it never learns."""
+    directly from the kept weights otherwise. Its weights are buffers under the names of
+    ``nn.Conv2d``'s (it never learns); the transformed kernels are derived from them, not saved, and
+    made again when weights are loaded into it. Without ``input_gradient`` it keeps no kernel for
+    the input gradient (half the memory) and a differentiated call runs directly."""
 
-    def __init__(self, weight: Tensor, bias: Tensor | None = None, padding: int = 0):
+    def __init__(self, weight: Tensor, bias: Tensor | None = None, padding: int = 0, input_gradient: bool = True):
         super().__init__()
         if weight.shape[-2:] != (KERNEL, KERNEL) or not 0 <= padding <= KERNEL - 1:
             raise ValueError(f"WinogradConv2d takes 3×3 kernels and padding 0-2, got {tuple(weight.shape)}, "
                              f"padding {padding}")
-        self.padding = padding
+        self.padding, self.input_gradient = padding, input_gradient
         self.register_buffer("weight", weight.detach().clone())
         self.register_buffer("bias", None if bias is None else bias.detach().clone())
-        self.register_buffer("u", kernel_transform(weight))
-        self._u_grad: Tensor | None = None
+        self.register_buffer("u", None, persistent=False)
+        self.register_buffer("u_grad", None, persistent=False)
+        self.transform_kernels()
+        self.register_load_state_dict_post_hook(lambda module, _: module.transform_kernels())
 
     @classmethod
-    def from_conv(cls, conv: nn.Conv2d) -> "WinogradConv2d":
-        return cls(conv.weight, conv.bias, conv.padding[0])
+    def from_conv(cls, conv: nn.Conv2d, input_gradient: bool = True) -> "WinogradConv2d":
+        return cls(conv.weight, conv.bias, conv.padding[0], input_gradient)
 
-    def input_gradient_kernels(self) -> Tensor:
-        """The transformed kernel of the input gradient, made on the first backward pass."""
-        if self._u_grad is None or (self._u_grad.device, self._u_grad.dtype) != (self.u.device, self.u.dtype):
-            self._u_grad = kernel_transform(self.weight.flip(2, 3).transpose(0, 1))
-        return self._u_grad
+    def transform_kernels(self) -> None:
+        """Derive the transformed kernels from the current weights."""
+        if self.input_gradient:
+            self.u, self.u_grad = winograd_kernels(self.weight)
+        else:
+            self.u, self.u_grad = kernel_transform(self.weight), None
 
     def forward(self, x: Tensor) -> Tensor:
-        if x.dtype != self.u.dtype or torch.is_autocast_enabled(x.device.type):
-            return F.conv2d(x, self.weight.to(x.dtype), None if self.bias is None else self.bias.to(x.dtype),
-                            padding=self.padding)
-        if torch.is_grad_enabled() and x.requires_grad:
-            return _WinogradConv.apply(x, self)
-        return winograd_conv3x3(x, self.u, self.bias, self.padding)
-
-
-def use_winograd(module: nn.Module) -> nn.Module:
-    """Replace, in place, every eligible ``nn.Conv2d`` inside ``module`` by a ``WinogradConv2d``
-    (frozen from then on); returns ``module``."""
-    for name, child in module.named_children():
-        if winograd_eligible(child):
-            setattr(module, name, WinogradConv2d.from_conv(child))
-        else:
-            use_winograd(child)
-    return module
+        return frozen_conv3x3(x, self.weight, self.bias, self.padding, (self.u, self.u_grad))

@@ -2,7 +2,7 @@ import pytest
 import torch
 from torch import nn
 
-from artworkflow.nn.narrow_conv import NarrowConv2d, _NarrowConv
+from artworkflow.accel.narrow_conv import NarrowConv2d, _NarrowConv
 
 
 @pytest.mark.parametrize("k,pad,bias", [(7, 0, True), (4, 1, True), (3, 1, False)])
