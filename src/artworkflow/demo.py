@@ -8,11 +8,13 @@ from pathlib import Path
 
 import torch
 
-from .config import WorkflowSpec, preset, replace
+from .config import WorkflowSpec, model_config_from_dict, preset, replace, train_config_from_dict
 from .data.layout import image_path, list_ids, read_spec
 from .data.toy import make_toy_dataset
+from .errors import OutputError
 from .generate import write_generation
 from .train import objectives as O
+from .train.checkpoint import RUN_FILE, latest_checkpoint, read_run_config
 from .train.loop import train
 from .workflow import Discriminators, Workflow
 
@@ -49,29 +51,45 @@ def seconds_per_step(spec: WorkflowSpec, batch: int) -> float:
     return best * 1.15
 
 
-def run_demo(out: str | Path = "runs/demo", minutes: float = 4.0, data: str | Path | None = None) -> Path:
-    out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
-    data = Path(data) if data else default_data(out)
-    spec = read_spec(data)
+def _configs(run: Path, spec: WorkflowSpec, minutes: float):
+    """The tiny preset with a step budget for ``minutes`` here; an earlier demo's run continues with the
+    options it was started with."""
+    ckpt = latest_checkpoint(run)
+    if ckpt is not None:
+        recorded = read_run_config(ckpt)
+        return model_config_from_dict(recorded["model"]), train_config_from_dict(recorded["train"]), True
     model, cfg = preset("tiny")
     steps = max(8, int(minutes * 60 / seconds_per_step(spec, cfg.batch_size)))
     cfg = replace(cfg, {"max_steps": steps, "sample_every": max(1, steps // 6),
                         "checkpoint_every": max(1, steps // 4)})
+    return model, cfg, False
+
+
+def run_demo(out: str | Path = "runs/demo", minutes: float = 4.0, data: str | Path | None = None) -> Path:
+    """Train (or continue the demo in ``out``), then write its pages. A folder that holds anything but
+    an earlier demo is refused."""
+    out = Path(out)
     run = out / "run"
-    print(f"demo: training a tiny {' → '.join(spec.names)} workflow on {data} for {steps} steps "
-          f"(about {minutes:g} min)")
-    train(data, run, model, cfg, resume=(run / "checkpoints" / "latest").is_file())
+    if out.exists() and not out.is_dir():
+        raise OutputError(f"{out}: is a file, not a folder; give --out a new folder")
+    if out.is_dir() and any(out.iterdir()) and not (run / RUN_FILE).is_file():
+        raise OutputError(f"{out}: folder is not empty and holds no earlier demo; give --out a new folder")
+    out.mkdir(parents=True, exist_ok=True)
+    data = Path(data) if data else default_data(out)
+    spec = read_spec(data)
+    model, cfg, resume = _configs(run, spec, minutes)
+    print(f"demo: training a tiny {' → '.join(spec.names)} workflow on {data} for {cfg.max_steps} steps "
+          f"(about {minutes:g} min)" + (", continuing the earlier demo" if resume else ""))
+    train(data, run, model, cfg, resume=resume, options={"preset": "tiny"})
     split = "test" if (data / "test").is_dir() else "train"
     first = image_path(data, split, spec.names[0], list_ids(data, split)[0])
-    write_generation(run, first, out / "generate", variations=5)
+    write_generation(run, first, out / "generate", variations=5, overwrite=True)  # the demo's own pages
     page = out / "index.html"
     page.write_text(
         "<!doctype html><meta charset='utf-8'><title>artworkflow demo</title>"
         "<style>body{font-family:sans-serif;margin:2em}</style><h1>artworkflow demo</h1><ul>"
-        f"<li><a href='run/index.html'>training samples over time</a> ({steps} steps)</li>"
+        f"<li><a href='run/index.html'>training samples over time</a> ({cfg.max_steps} steps)</li>"
         f"<li><a href='generate/index.html'>variations at every stage</a> from "
         f"{html.escape(first.name)}</li></ul>")
     print(f"demo: done. Open {page.resolve()}")
     return page
-

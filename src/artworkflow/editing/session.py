@@ -16,6 +16,7 @@ from typing import Callable
 import torch
 from torch import Tensor
 
+from ..config import COUNT, POSITIVE, check_range
 from ..data.images import load_image, make_grid, resize, save_image, to_pil
 from ..errors import ConfigError
 from ..nn.vgg import PerceptualLoss
@@ -64,6 +65,8 @@ class EditSession:
         """Decompose a finished artwork ((C, H, W) or (1, C, H, W) in [-1, 1]) into stages and fit
         the AdaIN vectors that regenerate it (``reconstruct``); the session starts from that fit.
         ``amp="auto"`` works in bf16 where the device computes it natively, in float32 elsewhere."""
+        check_range("steps", steps, COUNT)
+        check_range("lr", lr, POSITIVE)
         final = _as_stage_image(workflow, final, workflow.n_stages - 1)
         amp = resolve_amp(amp, workflow.device)
         rec = reconstruct(workflow, final, method=method, regularization=regularization, steps=steps, lr=lr,
