@@ -3,6 +3,7 @@ rebuilds its model; presets name the sizes the paper and this machine use."""
 from __future__ import annotations
 
 import dataclasses
+import math
 import re
 from dataclasses import dataclass, field, fields
 from typing import Any
@@ -12,6 +13,66 @@ from .errors import ConfigError
 AUGMENTATIONS = ("color", "translation", "cutout")
 """The DiffAugment parts ``train.diff_augment`` may list (see train/augment.py)."""
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+SEED_MAX = 2**32 - 1
+"""Seeds run from 0 to SEED_MAX: every stream derived from one (seed · 7919 + epoch, seed · 1000 + k)
+stays within the 64 bits a torch generator takes."""
+STAGE_KEYS = ("name", "channels")
+WORKFLOW_KEYS = ("name", "stages")
+
+
+@dataclass(frozen=True)
+class Range:
+    """The values a numeric option may take: finite, an integer when ``integer``, and within the bounds
+    (``low``/``high`` inclusive unless ``open_low``/``open_high``)."""
+
+    low: float | None = None
+    high: float | None = None
+    integer: bool = False
+    open_low: bool = False
+    open_high: bool = False
+
+    def __str__(self) -> str:
+        kind = "an integer" if self.integer else "a finite number"
+        low, high = (f"{b:g}" if isinstance(b, float) else str(b) for b in (self.low, self.high))
+        if self.low is not None and self.high is not None:
+            return f"{kind} in {'(' if self.open_low else '['}{low}, {high}{')' if self.open_high else ']'}"
+        if self.low is not None:
+            return f"{kind} {'>' if self.open_low else '>='} {low}"
+        if self.high is not None:
+            return f"{kind} {'<' if self.open_high else '<='} {high}"
+        return kind
+
+    def admits(self, value: Any) -> bool:
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            return False
+        if self.integer and not isinstance(value, int) or not math.isfinite(value):
+            return False
+        if self.low is not None and (value <= self.low if self.open_low else value < self.low):
+            return False
+        return self.high is None or (value < self.high if self.open_high else value <= self.high)
+
+
+def check_range(name: str, value: Any, allowed: Range) -> Any:
+    """Refuse ``value`` for option ``name`` unless ``allowed`` admits it, in one line with the range."""
+    if not allowed.admits(value):
+        raise ConfigError(f"{name} is {value!r}; it must be {allowed}")
+    return value
+
+
+POSITIVE = Range(0, open_low=True)
+NON_NEGATIVE = Range(0)
+AT_LEAST_ONE = Range(1, integer=True)
+COUNT = Range(0, integer=True)
+SEED = Range(0, SEED_MAX, integer=True)
+FRACTION = Range(0, 1, open_high=True)
+
+
+def _check_fields(obj: Any, where: str, ranges: dict[str, Range]) -> None:
+    """Check every field named in ``ranges`` (None is left to the field's own rule)."""
+    for name, allowed in ranges.items():
+        value = getattr(obj, name)
+        if value is not None:
+            check_range(f"{where}{name}", value, allowed)
 
 
 @dataclass(frozen=True)
@@ -62,6 +123,7 @@ class WorkflowSpec:
         example = "e.g. stages: [{name: sketch, channels: 1}, {name: flat, channels: 3}]"
         if not isinstance(d, dict) or "stages" not in d:
             raise ConfigError(f"no 'stages' list; name the stages in order, {example}")
+        _known_keys(d, WORKFLOW_KEYS, "")
         stages = d["stages"]
         if not isinstance(stages, list):
             raise ConfigError(f"'stages' must be a list of {{name, channels}} mappings, {example}")
@@ -69,11 +131,19 @@ class WorkflowSpec:
         for i, s in enumerate(stages):
             if not isinstance(s, dict) or "name" not in s:
                 raise ConfigError(f"stage {i + 1} must be a mapping with 'name' and 'channels'")
+            _known_keys(s, STAGE_KEYS, f" in stage '{s['name']}'")
             channels = s.get("channels", 3)
             if not isinstance(channels, int) or isinstance(channels, bool):
                 raise ConfigError(f"stage '{s['name']}': channels is {channels!r}; use 1 (grey) or 3 (RGB)")
             out.append(StageSpec(str(s["name"]), channels))
         return cls(str(d.get("name", "workflow")), tuple(out))
+
+
+def _known_keys(d: dict[str, Any], known: tuple[str, ...], where: str) -> None:
+    """A misspelt key would otherwise fall back to its default without a word."""
+    unknown = [str(k) for k in d if k not in known]
+    if unknown:
+        raise ConfigError(f"unknown key '{unknown[0]}'{where}; the known keys are {', '.join(known)}")
 
 
 @dataclass(frozen=True)
@@ -98,12 +168,10 @@ class ModelConfig:
     disc_scales: int = 2
 
     def __post_init__(self) -> None:
+        _check_fields(self, "model.", {f.name: AT_LEAST_ONE for f in fields(self) if f.name != "enc_norm"})
         if self.resolution % 32 or not 32 <= self.resolution <= 1024:
-            raise ConfigError(f"resolution {self.resolution} must be a multiple of 32 (64..512 tested)")
-        for f in fields(self):
-            value = getattr(self, f.name)
-            if value is not None and not isinstance(value, bool) and value <= 0:
-                raise ConfigError(f"model.{f.name} must be positive")
+            raise ConfigError(f"model.resolution is {self.resolution}; it must be a multiple of 32 from 32 to 1024 "
+                              "(64..512 tested)")
         if self.resolution % (1 << self.unet_levels):
             raise ConfigError(f"unet_depth {self.unet_depth} too deep for resolution {self.resolution}; use at most "
                               f"{(self.resolution & -self.resolution).bit_length() - 1} or leave it unset")
@@ -131,6 +199,9 @@ class LossWeights:
     cycle: float = 1.0
     mode_seeking: float = 0.01
     inference_l1: float = 10.0
+
+    def __post_init__(self) -> None:
+        _check_fields(self, "train.loss.", {f.name: NON_NEGATIVE for f in fields(self)})
 
 
 @dataclass(frozen=True)
@@ -198,11 +269,23 @@ class TrainConfig:
                               "of the generator and encoder weights (0: off, e.g. 0.999)")
         if self.amp not in ("none", "bf16", "fp16"):
             raise ConfigError(f"amp must be none, bf16 or fp16, got '{self.amp}'")
-        if self.batch_size < 2 or self.batch_size % 2:
-            raise ConfigError("batch_size must be even (half encoded branch, half random branch)")
-        if self.max_steps is not None and self.max_steps < 4:
-            raise ConfigError("max_steps must be at least 4 (one step per training phase)")
+        _check_fields(self, "train.", TRAIN_RANGES)
+        if self.batch_size % 2:
+            raise ConfigError(f"train.batch_size is {self.batch_size}; it must be even (half encoded branch, "
+                              "half random branch)")
+        if not any(getattr(self, f"{p}_epochs") > 0 for p in ("inference", "inference_joint", "generation",
+                                                                "generation_joint")):
+            raise ConfigError("train: every *_epochs option is 0; give at least one training phase epochs > 0")
 
+
+TRAIN_RANGES: dict[str, Range] = {
+    "lr": POSITIVE, "beta1": FRACTION, "beta2": FRACTION, "adam_eps": POSITIVE,
+    "batch_size": Range(2, integer=True), "load_size": AT_LEAST_ONE,
+    **{f"{p}_epochs": NON_NEGATIVE for p in ("inference", "inference_joint", "generation", "generation_joint")},
+    "max_steps": Range(4, integer=True), "seed": SEED, "num_workers": COUNT,
+    "log_every": AT_LEAST_ONE, "sample_every": AT_LEAST_ONE, "checkpoint_every": AT_LEAST_ONE,
+    "keep_checkpoints": AT_LEAST_ONE}
+"""The allowed values of TrainConfig's numeric options (max_steps: at least one step per phase)."""
 
 SMALL_BUDGET_EMA = 0.995
 SMALL_BUDGET_AUGMENT = "color,translation,cutout"

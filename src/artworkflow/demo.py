@@ -9,16 +9,18 @@ from pathlib import Path
 
 import torch
 
-from .config import WorkflowSpec, preset, replace
+from .config import WorkflowSpec, model_config_from_dict, preset, replace, train_config_from_dict
 from .data.images import load_image
 from .data.layout import image_path, list_ids, read_spec
 from .data.sample import DEMO_MODEL, bundled_sample_path
 from .data.toy import make_toy_dataset
 from .editing.session import EditSession
+from .errors import OutputError
 from .generate import write_generation
 from .report.page import Figure, Section, write_page
 from .report.workflow_files import write_gif, write_strip
 from .train import objectives as O
+from .train.checkpoint import RUN_FILE, latest_checkpoint, read_run_config
 from .train.loop import train
 from .workflow import Discriminators, Workflow
 
@@ -65,7 +67,7 @@ def create_section(model: Path, data: Path, out: Path) -> Section:
     """Fig. 5 of the paper: from one line drawing, variations at each stage (earlier stages fixed)."""
     names = read_spec(data).names
     line = _test_item(data, names[0], CREATE_ITEM)
-    write_generation(model, line, out, variations=5)
+    write_generation(model, line, out, variations=5, overwrite=True)  # the demo's own pages
     figures = [Figure(f"{out.name}/stage-{n}.png", f"variations of '{n}': each row changes only this stage's "
                       "latent") for n in names[1:]]
     return Section("Create: an artwork stage by stage",
@@ -105,19 +107,30 @@ def edit_section(model: Path, data: Path, out: Path) -> Section:
     return Section("Edit: an existing artwork at any stage", f"columns: {' → '.join(names)}", figures)
 
 
-def train_section(data: Path, run: Path, minutes: float) -> Section:
-    spec = read_spec(data)
+def _configs(run: Path, spec: WorkflowSpec, minutes: float):
+    """The tiny preset with a step budget for ``minutes`` here; an earlier demo's run continues with the
+    options it was started with."""
+    ckpt = latest_checkpoint(run)
+    if ckpt is not None:
+        recorded = read_run_config(ckpt)
+        return model_config_from_dict(recorded["model"]), train_config_from_dict(recorded["train"]), True
     model, cfg = preset("tiny")
     steps = max(8, int(minutes * 60 / seconds_per_step(spec, cfg.batch_size)))
     cfg = replace(cfg, {"max_steps": steps, "sample_every": max(1, steps // 6),
                         "checkpoint_every": max(1, steps // 4)})
-    print(f"demo: training a tiny {' → '.join(spec.names)} workflow on {data} for {steps} steps "
-          f"(about {minutes:g} min)")
+    return model, cfg, False
+
+
+def train_section(data: Path, run: Path, minutes: float) -> Section:
+    spec = read_spec(data)
+    model, cfg, resume = _configs(run, spec, minutes)
+    print(f"demo: training a tiny {' → '.join(spec.names)} workflow on {data} for {cfg.max_steps} steps "
+          f"(about {minutes:g} min)" + (", continuing the earlier demo" if resume else ""))
     t0 = time.perf_counter()
-    train(data, run, model, cfg, resume=(run / "checkpoints" / "latest").is_file())
+    train(data, run, model, cfg, resume=resume, options={"preset": "tiny"})
     latest = sorted((run / "samples").glob("step-*.png"))[-1]
     return Section("Train: a tiny workflow on this machine",
-                   f"{steps} steps in {time.perf_counter() - t0:.0f} s, from scratch; a few minutes only show "
+                   f"{cfg.max_steps} steps ({time.perf_counter() - t0:.0f} s here); a few minutes only show "
                    "that training works (the bundled model trained for hours).",
                    [Figure(f"{run.name}/samples/{latest.name}", f"training samples at {latest.stem}")],
                    links=[(f"{run.name}/index.html", "all training samples over time")])
@@ -125,7 +138,13 @@ def train_section(data: Path, run: Path, minutes: float) -> Section:
 
 def run_demo(out: str | Path = "runs/demo", minutes: float = 2.0, data: str | Path | None = None,
              model: str | Path = DEMO_MODEL) -> Path:
+    """Create and edit with ``model``, train (or continue the demo in ``out``), then write the page. A
+    folder that holds anything but an earlier demo is refused."""
     out = Path(out)
+    if out.exists() and not out.is_dir():
+        raise OutputError(f"{out}: is a file, not a folder; give --out a new folder")
+    if out.is_dir() and any(out.iterdir()) and not (out / "run" / RUN_FILE).is_file():
+        raise OutputError(f"{out}: folder is not empty and holds no earlier demo; give --out a new folder")
     out.mkdir(parents=True, exist_ok=True)
     data = Path(data) if data else default_data(out)
     model = Path(model)

@@ -28,3 +28,13 @@ class WeightsNotFoundError(ArtworkflowError):
 
 class TrainingDivergedError(ArtworkflowError):
     """A loss became NaN or infinite; the last good checkpoint is kept."""
+
+
+class OutputError(ArtworkflowError):
+    """An output cannot be written (a file in the way, no permission, a full disk), or writing it
+    would replace a file the command did not write itself."""
+
+
+class TrainingInterrupted(KeyboardInterrupt):
+    """Ctrl-C during training, raised once the checkpoint and the model of the last finished step are
+    written; the message says where they are and how to continue."""

@@ -14,27 +14,32 @@ Every run also measures the diversity of each stage's variations (``metrics.dive
 toy dataset written with true alternatives, how much of their spread the model covers."""
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import statistics
 import time
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 import torch
 from torch import Tensor
 
 from .accel import accelerate
 from .data.dataset import StageDataset
+from .data.images import load_image
+from .data.layout import read_spec
 from .editing.reconstruct import Reconstruction, reconstruct
+from .editing.regularization import UntrainedRegularizerWarning, untrained_note
 from .editing.render import EditNetworks, edit_networks, stage_renderer
 from .errors import WeightsNotFoundError
-from .data.images import load_image
 from .metrics import bootstrap as B
 from .metrics.diversity import pixel_l1, stage_diversity, true_alternative_coverage
 from .metrics.swd import sliced_wasserstein, swd_descriptors
-from .workflow import Workflow
+from .outputs import OutputFolder
+from .workflow import Workflow, check_same_workflow, read_model_config, resolve_model_dir
 
 VARIANTS: dict[str, tuple[str, str | float]] = {
     "none": ("none", "none"),
@@ -48,6 +53,9 @@ COMPARISONS = (("adain_lr", "adain"), ("adain_lr", "none"), ("adain", "z"))
 """The pairs the paper argues about: the learned regulariser against w = 0 and against no optimisation,
 and AdaIN optimisation against z optimisation."""
 DIVERSITY_VARIATIONS = 5
+RESULT_FILES = ("results.json", "results.md")
+AFTER_VARIANTS = ("comparisons", "diversity", "generation", "coverage")
+"""The measures after the variants, one unit of the progress bar each."""
 
 
 @dataclass
@@ -117,11 +125,15 @@ def evaluate(model: str | os.PathLike, data: str | os.PathLike, out: str | os.Pa
              variants: list[str] | None = None, steps: int = 150, trials: int = 5, limit: int | None = None,
              reference_limit: int | None = 2000, perceptual=None, inception: torch.nn.Module | None = None,
              device: str = "cpu", seed: int = 0, amp: str = "none", accel: bool = True, replicates: int = 1000,
-             log: Callable[[str], None] = print) -> list[dict[str, Any]]:
+             log: Callable[[str], None] = print, overwrite: bool = False,
+             progress: bool = True) -> list[dict[str, Any]]:
     """Run both tables, the paired comparisons and the diversity measures; write ``results.json``
-    and ``results.md`` into ``out``; return the rows. ``amp`` is the precision of the optimisation
-    and the rendering, ``accel`` whether they run accelerated (see ``reconstruct``)."""
+    and ``results.md`` into ``out`` (existing ones only with ``overwrite``); return the rows. ``amp``
+    is the precision of the optimisation and the rendering, ``accel`` whether they run accelerated (see
+    ``reconstruct``); one progress bar
+    follows the whole evaluation."""
     t0 = time.perf_counter()
+    folder = check_inputs(model, data, out, overwrite)
     wf = Workflow.from_pretrained(model, map_location=device)
     wf = accelerate(wf, for_="infer") if accel else wf
     nets = edit_networks(wf, perceptual, amp, accel)
@@ -131,28 +143,72 @@ def evaluate(model: str | os.PathLike, data: str | os.PathLike, out: str | os.Pa
     train_final = load_split(data, "train", res, reference_limit)[-1]
     realism = Realism(train_final.to(device), inception)
     artwork = test[-1]
+    names = variants or list(VARIANTS)
+    _note_untrained(wf, model, names, log)
     rows, per_unit = [], {}
-    for name in variants or list(VARIANTS):
-        row, per_unit[name] = _evaluate_variant(wf, nets, name, artwork, realism, steps, trials, seed, log)
-        rows.append(row)
-    comparisons = _compare(per_unit, train_final, replicates, seed)
-    diversity = _diversity(wf, test, perceptual, seed)
-    generation = generation_quality(wf, test, realism, seed)
-    coverage = toy_coverage(wf, data, test, seed)
+    units = sum(steps * (wf.n_stages - 1) * (VARIANTS[n][0] != "none") + trials for n in names) + len(AFTER_VARIANTS)
+    with _progress(units, progress) as bar, warnings.catch_warnings():
+        warnings.simplefilter("ignore", UntrainedRegularizerWarning)
+        for name in names:
+            bar.set_postfix_str(name)
+            row, per_unit[name] = _evaluate_variant(wf, nets, name, artwork, realism, steps, trials, seed,
+                                                    bar)
+            rows.append(row)
+        bar.set_postfix_str(", ".join(AFTER_VARIANTS))
+        comparisons = _compare(per_unit, train_final, replicates, seed)
+        diversity = _diversity(wf, test, perceptual, seed)
+        generation = generation_quality(wf, test, realism, seed)
+        coverage = toy_coverage(wf, data, test, seed)
+        bar.update(len(AFTER_VARIANTS))
     meta = {"model": str(model), "data": str(data), "steps": steps, "trials": trials,
             "test_images": int(artwork.shape[0]), "reference_images": int(train_final.shape[0]),
             "perceptual": "vgg16" if perceptual is not None else "none", "fid": inception is not None,
-            "amp": amp, "bootstrap_replicates": replicates, "seconds": round(time.perf_counter() - t0, 1)}
-    write_results(Path(out), rows, meta, comparisons, diversity, coverage, generation)
+            "amp": amp, "precision": precision_name(amp), "bootstrap_replicates": replicates,
+            "seconds": round(time.perf_counter() - t0, 1)}
+    with folder as staging:
+        write_results(staging, rows, meta, comparisons, diversity, coverage, generation)
     return rows
 
 
+def check_inputs(model: str | os.PathLike, data: str | os.PathLike, out: str | os.PathLike,
+                 overwrite: bool = False) -> OutputFolder:
+    """What can be checked before any work: the output folder, and that the data is of the model's workflow."""
+    folder = OutputFolder(out, overwrite)
+    folder.check(RESULT_FILES)
+    check_same_workflow(read_spec(data), data, read_model_config(resolve_model_dir(model))[0], model)
+    return folder
+
+
+def precision_name(amp: str) -> str:
+    """What an ``amp`` setting computes in: 'none' (no autocast) is float32."""
+    return "float32" if amp == "none" else amp
+
+
+@contextlib.contextmanager
+def _progress(total: int, show: bool) -> Iterator[Any]:
+    """One bar for the whole evaluation (an object that takes the same calls when hidden)."""
+    from tqdm import tqdm
+    bar = tqdm(total=total, desc="evaluate", dynamic_ncols=True, disable=not show)
+    try:
+        yield bar
+    finally:
+        bar.close()
+
+
+def _note_untrained(wf: Workflow, model: str | os.PathLike, names: list[str], log: Callable[[str], None]) -> None:
+    """One line, before the work starts, when a learned-regulariser variant uses an untrained one."""
+    learned = [n for n in names if VARIANTS[n][1] == "learned"]
+    note = untrained_note(wf, str(model))
+    if learned and note is not None:
+        log(f"evaluate: note: {note} (variants {', '.join(learned)})")
+
+
 def _evaluate_variant(wf: Workflow, nets: EditNetworks, name: str, artwork: Tensor, realism: Realism, steps: int,
-                      trials: int, seed: int, log: Callable[[str], None]):
+                      trials: int, seed: int, bar):
     """One row of Tables 1-2, and the per-unit values the paired comparisons resample."""
     method, reg = VARIANTS[name]
-    log(f"evaluate: {name} ({method}, regularization={reg}) on {artwork.shape[0]} test images")
-    rec = reconstruct(wf, artwork, method=method, regularization=reg, steps=steps, networks=nets, progress=True)
+    rec = reconstruct(wf, artwork, method=method, regularization=reg, steps=steps, networks=nets,
+                      progress=lambda i, t, loss: bar.update(1))
     row: dict[str, Any] = {"variant": name, "method": method, "regularization": reg,
                            "l1": rec.l1_after, "l1_before": rec.l1_before}
     row.update({f"recon_{k}": v for k, v in realism(rec.stages[-1], seed).items()})
@@ -166,6 +222,7 @@ def _evaluate_variant(wf: Workflow, nets: EditNetworks, name: str, artwork: Tens
         edits.setdefault("preservation_l1", []).append(statistics.fmean(kept))
         finals.append(edited[-1].cpu())
         preserved.append(kept)
+        bar.update(1)
     for k, vals in edits.items():
         row[f"{k}_mean"], row[f"{k}_std"] = _mean_std(vals)
     # units image-major: image b, trial t at b * trials + t
@@ -252,7 +309,7 @@ def write_results(out: Path, rows: list[dict[str, Any]], meta: dict[str, Any],
         t2.append(f"| {r['variant']} | {r['edit_swd_mean']:.2f} ± {r['edit_swd_std']:.2f} |"
                   + (f" {r['edit_fid_mean']:.2f} ± {r['edit_fid_std']:.2f} |" if fid else "")
                   + f" {r['preservation_l1_mean']:.4f} ± {r['preservation_l1_std']:.4f} |")
-    precision = {"none": "float32"}.get(meta.get("amp", "none"), meta.get("amp"))
+    precision = precision_name(meta.get("amp", "none"))
     text = (f"# Evaluation\n\nModel `{meta['model']}`, data `{meta['data']}`: {meta['test_images']} test images, "
             f"{meta['reference_images']} real training images as the realism reference, T = {meta['steps']}, "
             f"perceptual term: {meta['perceptual']}, precision: {precision}, "
@@ -289,8 +346,9 @@ def optional_inception(path: str | None, log: Callable[[str], None] = print) -> 
     from .nn.inception import load_inception
     try:
         return load_inception(path).eval()
-    except WeightsNotFoundError as e:
+    except WeightsNotFoundError:
         if path is not None or os.environ.get("ARTWORKFLOW_INCEPTION"):
             raise
-        log(f"evaluate: FID skipped, Inception weights not found ({str(e).splitlines()[0]})")
+        log("evaluate: FID skipped (no Inception-v3 weights here; pass --inception-weights FILE or set "
+            "$ARTWORKFLOW_INCEPTION, see `artworkflow evaluate --help`); realism is SWD only")
         return None

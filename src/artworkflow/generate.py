@@ -8,9 +8,11 @@ from pathlib import Path
 
 import torch
 
+from .config import SEED, check_range
 from .data.images import make_grid, save_image
-from .errors import ArtworkflowError
+from .errors import ArtworkflowError, ConfigError
 from .metrics.diversity import mean_pairwise, real_spread
+from .outputs import OutputFolder
 from .pipeline import WorkflowPipeline
 
 
@@ -32,34 +34,37 @@ def _real_stage_spread(model: str | os.PathLike, stage: str, channels: int, reso
 
 
 def write_generation(model: str | os.PathLike, input_image: str | os.PathLike, out: str | os.PathLike,
-                     variations: int = 5, seed: int = 0, device: str = "cpu") -> Path:
+                     variations: int = 5, seed: int = 0, device: str = "cpu", overwrite: bool = False) -> Path:
     """Write ``stage-<name>.png`` for every generated stage (each row one workflow in which only that
     stage's latent changes), ``random.png`` (all latents random), an ``index.html`` showing them and
     ``diversity.json``: per stage, the mean pairwise ℓ1 between its variations and, when the run's
-    data is at hand, that over the mean pairwise ℓ1 between different real items of the stage."""
+    data is at hand, that over the mean pairwise ℓ1 between different real items of the stage.
+    Files already in ``out`` are refused unless ``overwrite``; nothing is written if a step fails."""
+    if variations < 1:
+        raise ConfigError(f"variations is {variations}; it must be an integer >= 1")
+    check_range("seed", seed, SEED)
     pipe = WorkflowPipeline.from_pretrained(model, device)
     x1 = pipe.load(input_image, 0)
-    out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
     names = pipe.names
-    files = []
+    folder = OutputFolder(out, overwrite)
+    files = [(f"stage-{n}.png", f"variations of '{n}' (stage {i + 2}); earlier stages fixed")
+             for i, n in enumerate(names[1:])] + [("random.png", "every stage re-sampled")]
+    folder.check([f for f, _ in files] + ["index.html", "diversity.json"])
     diversity = {}
-    for i in range(len(names) - 1):
-        rows = [[s[0].cpu() for s in wf] for wf in pipe.stage_variations(x1, i, variations, seed)]
-        spread = mean_pairwise(torch.stack([r[i + 1] for r in rows])) if variations > 1 else 0.0
-        real = _real_stage_spread(model, names[i + 1], rows[0][i + 1].shape[0], pipe.resolution)
-        diversity[names[i + 1]] = {"l1_variations": spread, "l1_real": real,
-                                   "l1_relative": None if not real else spread / real}
-        files.append((f"stage-{names[i + 1]}.png", f"variations of '{names[i + 1]}' (stage {i + 2}); "
-                      "earlier stages fixed"))
-        save_image(make_grid(rows), out / files[-1][0])
-    rows = [[s[0].cpu() for s in pipe.sample(x1, seed=seed * 1000 + 500 + v)] for v in range(variations)]
-    files.append(("random.png", "every stage re-sampled"))
-    save_image(make_grid(rows), out / files[-1][0])
-    body = "\n".join(f"<h2>{html.escape(cap)}</h2><img src='{html.escape(f)}'>" for f, cap in files)
-    (out / "index.html").write_text(
-        "<!doctype html><meta charset='utf-8'><title>artworkflow generation</title>"
-        "<style>body{font-family:sans-serif}img{image-rendering:pixelated;width:"
-        f"{96 * len(names)}px}}</style><h1>Columns: {' → '.join(map(html.escape, names))}</h1>{body}")
-    (out / "diversity.json").write_text(json.dumps(diversity, indent=2))
-    return out
+    with folder as staging:
+        for i in range(len(names) - 1):
+            rows = [[s[0].cpu() for s in wf] for wf in pipe.stage_variations(x1, i, variations, seed)]
+            spread = mean_pairwise(torch.stack([r[i + 1] for r in rows])) if variations > 1 else 0.0
+            real = _real_stage_spread(model, names[i + 1], rows[0][i + 1].shape[0], pipe.resolution)
+            diversity[names[i + 1]] = {"l1_variations": spread, "l1_real": real,
+                                       "l1_relative": None if not real else spread / real}
+            save_image(make_grid(rows), staging / files[i][0])
+        rows = [[s[0].cpu() for s in pipe.sample(x1, seed=seed * 1000 + 500 + v)] for v in range(variations)]
+        save_image(make_grid(rows), staging / "random.png")
+        body = "\n".join(f"<h2>{html.escape(cap)}</h2><img src='{html.escape(f)}'>" for f, cap in files)
+        (staging / "index.html").write_text(
+            "<!doctype html><meta charset='utf-8'><title>artworkflow generation</title>"
+            "<style>body{font-family:sans-serif}img{image-rendering:pixelated;width:"
+            f"{96 * len(names)}px}}</style><h1>Columns: {' → '.join(map(html.escape, names))}</h1>{body}")
+        (staging / "diversity.json").write_text(json.dumps(diversity, indent=2))
+    return Path(out)

@@ -8,7 +8,8 @@ from pathlib import Path
 import torch
 
 from .accel import accelerate
-from .data.images import load_image, resize
+from .data.images import image_channels, load_image, resize
+from .errors import ConfigError
 from .editing.render import EditNetworks, edit_networks
 from .nn.vgg import PerceptualLoss
 from .precision import resolve_amp
@@ -48,11 +49,26 @@ class WorkflowPipeline:
     def resolution(self) -> int:
         return self.workflow.model_config.resolution
 
-    def load(self, path: str | os.PathLike, stage: int | str = 0) -> torch.Tensor:
-        """Read an image for a stage as a (1, C, R, R) tensor at the model's resolution."""
-        i = self.workflow.stage_index(stage)
-        img = load_image(Path(path), self.workflow.spec.channels[i])
-        return self.prepare(img, i)
+    def load(self, path: str | os.PathLike, stage: int | str | None = None) -> torch.Tensor:
+        """Read an image for a stage as a (1, C, R, R) tensor at the model's resolution. Without
+        ``stage``, the image's channels choose it: a grey file is the one grey stage, a colour file the
+        one colour stage; when several stages fit, the error names them and asks for one."""
+        if stage is not None:
+            i = self.workflow.stage_index(stage)
+            return self.prepare(load_image(Path(path), self.workflow.spec.channels[i]), i)
+        channels = image_channels(path)
+        image = load_image(Path(path), channels)  # a damaged file is refused before the stage is chosen
+        return self.prepare(image, self._stage_for(path, channels))
+
+    def _stage_for(self, path: str | os.PathLike, channels: int) -> int:
+        fits = [i for i, c in enumerate(self.workflow.spec.channels) if c == channels]
+        if len(fits) == 1:
+            return fits[0]
+        kind = "grey" if channels == 1 else "colour"
+        which = (f"the stages {', '.join(self.names[i] for i in fits)} are all {kind}" if fits
+                 else f"no stage is {kind}")
+        raise ConfigError(f"{path}: a {kind} image, and {which}; say which stage it is, e.g. "
+                          f"pipe.load({str(path)!r}, {self.names[fits[-1] if fits else 0]!r})")
 
     def prepare(self, image: torch.Tensor, stage: int | str = 0) -> torch.Tensor:
         """Resize a (C,H,W) or (B,C,H,W) image in [-1,1] to the model's resolution and device."""

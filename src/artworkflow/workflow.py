@@ -117,11 +117,15 @@ class Workflow(nn.Module):
         if tmp.exists():
             shutil.rmtree(tmp)
         tmp.mkdir(parents=True)
-        (tmp / CONFIG_FILE).write_text(json.dumps(self.config_dict(), indent=2))
-        save_file(cpu_state(self), str(tmp / WEIGHTS_FILE))
-        if discriminators is not None:
-            save_file(cpu_state(discriminators), str(tmp / DISCRIMINATORS_FILE))
-        fsync_dir(tmp)
+        try:
+            (tmp / CONFIG_FILE).write_text(json.dumps(self.config_dict(), indent=2))
+            save_file(cpu_state(self), str(tmp / WEIGHTS_FILE))
+            if discriminators is not None:
+                save_file(cpu_state(discriminators), str(tmp / DISCRIMINATORS_FILE))
+            fsync_dir(tmp)
+        except BaseException:
+            shutil.rmtree(tmp, ignore_errors=True)  # a full disk gets its space back
+            raise
         replace_dir(tmp, directory)
         return directory
 
@@ -161,6 +165,48 @@ class Discriminators(nn.Module):
         return d
 
 
+def replace_weights(module: nn.Module, file: Path) -> Path:
+    """Write a module's weights over ``file`` atomically (beside it, then renamed), leaving every other
+    file of its folder alone: a failed write keeps the old weights."""
+    tmp = file.with_name(f".{file.name}.{os.getpid()}.tmp")
+    try:
+        save_file(cpu_state(module), str(tmp))
+        with open(tmp, "rb") as fh:
+            os.fsync(fh.fileno())
+        os.replace(tmp, file)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+    return file
+
+
+def refuse_bundled(directory: Path, option: str) -> None:
+    """Refuse to write into a model that ships inside the installed package (the demo model): an
+    upgrade would silently undo the change, and the next user of the installation would inherit it."""
+    package = Path(__file__).resolve().parent
+    if directory.resolve().is_relative_to(package):
+        raise ConfigError(f"{directory}: is the model bundled with artworkflow, inside the installed package; "
+                          f"copy it first (cp -r {directory} my-model) and pass {option} my-model")
+
+
+def _stage_list(spec: WorkflowSpec) -> str:
+    return " → ".join(f"{s.name} ({'grey' if s.channels == 1 else 'RGB'})" for s in spec.stages)
+
+
+def check_same_workflow(data_spec: WorkflowSpec, data: str | os.PathLike, model_spec: WorkflowSpec,
+                        model: str | os.PathLike) -> None:
+    """Refuse data of another workflow than the model's, with both stage lists side by side."""
+    if data_spec.to_dict()["stages"] != model_spec.to_dict()["stages"]:
+        raise ConfigError(f"{data}: dataset stages {_stage_list(data_spec)} but model {model} has stages "
+                          f"{_stage_list(model_spec)}; pass the dataset the model was trained on (its run.json "
+                          "names it) or a model trained on this dataset")
+
+
+def _newest_checkpoint_model(run: Path) -> Path | None:
+    done = sorted(p / "model" for p in (run / "checkpoints").glob("step-*") if (p / "model" / CONFIG_FILE).is_file())
+    return done[-1] if done else None
+
+
 def resolve_model_dir(path: str | os.PathLike) -> Path:
     p = Path(path)
     for cand in (p, p / "model"):
@@ -168,6 +214,11 @@ def resolve_model_dir(path: str | os.PathLike) -> Path:
             return cand
     if not p.exists():
         raise CheckpointError(f"{p}: no such model folder; pass a run folder or a saved model folder")
+    ckpt = _newest_checkpoint_model(p)
+    if ckpt is not None:
+        raise CheckpointError(f"{p}: this training run has not written model/ yet (it stopped before its end); "
+                              f"continue it with `artworkflow train --out {p} --resume`, or use its latest "
+                              f"checkpoint: --model {ckpt}")
     raise CheckpointError(f"{p}: no {CONFIG_FILE} here or in {p / 'model'}; is this an artworkflow model?")
 
 
@@ -214,4 +265,9 @@ def load_weights(module: nn.Module, file: Path) -> None:
             f"{len(shape)} with other shapes (e.g. {shape[0]})" if shape else "") if x)
         raise CheckpointError(f"{file}: weights do not fit this workflow ({detail}); they belong to another "
                               f"workflow or model size, so keep {file.name} with the {CONFIG_FILE} saved with it")
+    broken = [k for k, v in state.items() if v.is_floating_point() and not torch.isfinite(v).all()]
+    if broken:
+        raise CheckpointError(f"{file}: {len(broken)} tensors hold NaN or infinite values (e.g. {broken[0]}), so "
+                              "every image would come out blank; use the model of an earlier checkpoint "
+                              "(checkpoints/step-*/model) or retrain")
     module.load_state_dict(state)

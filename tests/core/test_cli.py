@@ -1,3 +1,4 @@
+import argparse
 import json
 import subprocess
 import sys
@@ -80,3 +81,40 @@ def test_generate_writes_grids(tiny_run, toy_data, tmp_path, capsys):
         assert d["l1_variations"] >= 0 and d["l1_real"] > 0 and d["l1_relative"] == d["l1_variations"] / d["l1_real"]
     printed = capsys.readouterr().out
     assert "diversity of 'flat'" in printed and "of the spread between real items" in printed
+
+
+def parsers():
+    """Every (sub)command's parser except the app's, by its command line."""
+    found, todo = [], [([], build_parser())]
+    while todo:
+        prefix, parser = todo.pop()
+        found.append((" ".join(prefix) or "artworkflow", parser))
+        for action in parser._actions:
+            if isinstance(action, argparse._SubParsersAction):
+                todo += [(prefix + [name], p) for name, p in action.choices.items() if name != "app"]
+    return found
+
+
+@pytest.mark.parametrize("name,parser", parsers(), ids=[n for n, _ in parsers()])
+def test_every_option_says_what_it_does_and_its_default(name, parser):
+    formatter = parser._get_formatter()
+    for action in parser._actions:
+        if isinstance(action, (argparse._HelpAction, argparse._SubParsersAction)):
+            continue
+        label = action.option_strings[-1] if action.option_strings else action.dest
+        assert action.help, f"{name} {label} has no help"
+        if action.option_strings and not action.required and not isinstance(action, argparse._StoreTrueAction):
+            assert "default" in formatter._format_action(action).lower(), f"{name} {label}: {action.help}"
+
+
+def test_defaults_are_shown_with_their_values():
+    shown = {name: " ".join(p.format_help().split()) for name, p in parsers()}
+    assert "default: tiny" in shown["train"] and "(default: 5)" in shown["generate"]
+    assert "(default: 150)" in shown["evaluate"] and "(default: 4.0)" in shown["demo"]
+
+
+def test_the_top_level_description_is_whole(capsys):
+    with pytest.raises(SystemExit):
+        main(["--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    assert "lists the options of a command." in text and "delegates to" not in text

@@ -63,3 +63,17 @@ def test_save_replaces_atomically(tmp_path):
     wf.save_pretrained(tmp_path / "m")
     wf.save_pretrained(tmp_path / "m")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["m"]
+
+
+def test_pipeline_load_takes_the_stage_from_the_channels_only_when_one_fits(tiny_run, toy_data):
+    from artworkflow.errors import ConfigError
+    from artworkflow.pipeline import WorkflowPipeline
+    pipe = WorkflowPipeline.from_pretrained(tiny_run)
+    sketch = sorted((toy_data / "test" / "sketch").glob("*.png"))[0]
+    art = sorted((toy_data / "test" / "shaded").glob("*.png"))[0]
+    assert pipe.load(sketch).shape == (1, 1, 64, 64)
+    with pytest.raises(ConfigError, match=f"{art}: a colour image, and the stages flat, shaded are all colour; "
+                                          "say which stage it is"):
+        pipe.load(art)
+    loaded = pipe.load(art, "shaded")
+    assert loaded.shape == (1, 3, 64, 64) and loaded.std() > 0.1

@@ -123,3 +123,34 @@ def test_build_from_images_face_needs_masks_and_lists_missing_ones(tmp_path):
     split = split_of("img0", 0.1)
     final = np.asarray(Image.open(out / split / "final" / "img0.png"))
     assert (final[0, 0] == 255).all()
+
+
+def test_build_from_images_walks_sub_folders(tmp_path):
+    """A folder of only sub-folders is built, item ids come from the relative paths, and a file that
+    cannot be used is reported with its path and the reason."""
+    src = tmp_path / "src"
+    src.mkdir()
+    _write_images(src / "cats", 2)
+    _write_images(src / "dogs", 1)
+    (src / "dogs" / "deep").mkdir()
+    Image.new("RGB", (30, 30), (200, 10, 10)).save(src / "dogs" / "deep" / "img0.png")
+    out = tmp_path / "out"
+    report = build_from_images(src, out, "anime", size=16, test_fraction=0.0, progress=False)
+    assert _ids(out, "train", "final") == ["cats__img0", "cats__img1", "dogs__deep__img0", "dogs__img0"]
+    assert sorted(s["file"] for s in report["skipped"]) == [str(src / "cats" / "broken.png"),
+                                                           str(src / "dogs" / "broken.png")]
+    assert all(s["reason"] for s in report["skipped"])
+
+
+def test_a_build_without_a_test_split_warns_at_build_and_validate_time(tmp_path, capsys):
+    from artworkflow.cli import main
+    src = tmp_path / "src"
+    _write_images(src, 2)
+    out = tmp_path / "out"
+    build_from_images(src, out, "anime", size=16, test_fraction=0.0, progress=False)
+    err = capsys.readouterr().err
+    assert f"warning: {out}: none of the 2 items fell into the test split" in err and "--test-fraction" in err
+    assert main(["dataset", "validate", str(out)]) == 0
+    captured = capsys.readouterr()
+    assert captured.err.startswith(f"warning: {out / 'test'}: no test split") and "evaluate" in captured.err
+    assert "ok" in captured.out

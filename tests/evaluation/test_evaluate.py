@@ -1,4 +1,5 @@
 import json
+import re
 
 import pytest
 import torch
@@ -74,3 +75,19 @@ def test_toy_coverage_reads_the_true_alternatives(tiny_run, tmp_path):
     assert set(got) == {"flat", "shaded"}
     assert all(c["true_spread"] > 0.01 and c["coverage"] >= 0 for c in got.values())
     assert toy_coverage(wf, tmp_path, load_split(data, "test", 64, None)) == {}
+
+
+def test_evaluate_shows_one_progress_bar_and_one_line_notices(tiny_run, toy_data, tmp_path, capsys):
+    out = tmp_path / "eval"
+    assert main(["evaluate", "--model", str(tiny_run), "--data", str(toy_data), "--out", str(out), "--steps", "2",
+                 "--trials", "1", "--limit", "2", "--perceptual", "none", "--variants", "adain", "adain_lr"]) == 0
+    captured = capsys.readouterr()
+    lines = [line for line in re.split(r"[\r\n]", captured.err) if line.strip()]
+    bars = {m.group(1) for line in lines if (m := re.match(r"\s*([\w ]+):\s+\d+%\|", line))}
+    notices = [line for line in lines if not re.match(r"\s*evaluate:\s+\d+%\|", line)]
+    assert bars == {"evaluate"}, bars
+    assert len(notices) == 2 and "FID skipped" in notices[0] and "untrained" in notices[1], notices
+    assert all("Warning" not in n and ".py:" not in n and "urlretrieve" not in n for n in notices), notices
+    assert captured.out == f"wrote {out / 'results.md'} and results.json\n"
+    assert "precision: float32" in (out / "results.md").read_text()
+    assert json.loads((out / "results.json").read_text())["meta"]["precision"] == "float32"

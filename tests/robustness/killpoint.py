@@ -4,9 +4,10 @@ at an exact point instead of relying on timing:
     python killpoint.py MODULE:ATTR NEEDLE NTH MARKER [partial] -- ARGS...
 
 On the NTH call of MODULE.ATTR whose first argument's text contains NEEDLE (an empty NEEDLE matches
-every call), the wrapper writes MARKER and sleeps until killed. With ``partial`` it first deletes
-one file under that first argument, as an interrupted ``shutil.rmtree`` would. Only this process is
-patched; the project itself has no hook."""
+every call), the wrapper writes MARKER and waits until killed, or until the file MARKER.go appears
+and then goes on with the call (a test that sends a signal instead of a kill lets it go on). With
+``partial`` it first deletes one file under that first argument, as an interrupted
+``shutil.rmtree`` would. Only this process is patched; the project itself has no hook."""
 from __future__ import annotations
 
 import importlib
@@ -31,8 +32,8 @@ def main(argv: list[str]) -> int:
                 if partial:
                     next(p for p in sorted(Path(a[0]).rglob("*")) if p.is_file()).unlink()
                 Path(marker).write_text(f"{target} call {nth} on {a[0]}\n")
-                while True:
-                    time.sleep(60)
+                while not Path(marker + ".go").exists():
+                    time.sleep(0.05)
         return real(*a, **kw)
 
     setattr(module, attr, wrapped)

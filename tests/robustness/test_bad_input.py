@@ -25,6 +25,7 @@ import numpy as np
 import pytest
 import torch
 from PIL import Image
+from safetensors.torch import load_file, save_file
 
 import artworkflow
 from artworkflow.cli import main
@@ -33,6 +34,7 @@ from artworkflow.data.dataset import StageDataset
 from artworkflow.data.images import load_image
 from artworkflow.data.layout import read_spec, validate
 from artworkflow.errors import ArtworkflowError, CheckpointError, ConfigError, DatasetError, ImageError
+from artworkflow.evaluate import evaluate
 from artworkflow.nn.inception import load_inception
 from artworkflow.nn.vgg import load_vgg16
 from artworkflow.pipeline import WorkflowPipeline
@@ -287,6 +289,10 @@ WORKFLOW_YAML = {
     "four_channels": (b"stages: [{name: sketch, channels: 4}, {name: flat, channels: 3}]\n", "use 1 (grey) or 3"),
     "channels_text": (b"stages: [{name: sketch, channels: one}, {name: flat}]\n", "use 1 (grey) or 3"),
     "channels_float": (b"stages: [{name: sketch, channels: 1.5}, {name: flat}]\n", "use 1 (grey) or 3"),
+    "misspelt_stage_key": (b"stages: [{name: sketch, chanels: 1}, {name: flat, channels: 3}]\n",
+                           "unknown key 'chanels' in stage 'sketch'; the known keys are name, channels"),
+    "misspelt_key": (b"name: faces\nstage: 3\nstages: [{name: sketch, channels: 1}, {name: flat}]\n",
+                     "unknown key 'stage'; the known keys are name, stages"),
 }
 
 
@@ -359,6 +365,11 @@ def break_model(kind: str, m: Path) -> tuple[Path, str]:
     elif kind == "weights_truncated":
         weights.write_bytes(weights.read_bytes()[:4096])
         return weights, "restore it from a backup"
+    elif kind == "weights_not_finite":
+        state = load_file(str(weights))
+        state["generators.0.mlp.net.0.weight"][0, 0] = float("nan")
+        save_file(state, str(weights))
+        return weights, "tensors hold NaN or infinite values (e.g. generators.0.mlp.net.0.weight)"
     else:
         weights.unlink()
         return weights, "restore it from a backup"
@@ -366,7 +377,7 @@ def break_model(kind: str, m: Path) -> tuple[Path, str]:
 
 
 MODEL_CASES = ["config_truncated", "config_empty", "config_not_a_mapping", "config_wrong_type", "other_stage_count",
-               "other_channels", "weights_garbage", "weights_truncated", "weights_missing"]
+               "other_channels", "weights_garbage", "weights_truncated", "weights_not_finite", "weights_missing"]
 
 
 @pytest.mark.parametrize("command", ["generate", "edit"])
@@ -433,6 +444,22 @@ def test_bad_resume(kind, tmp_path, data, run, capsys):
     r = shutil.copytree(run, tmp_path / "run")
     ds, bad, fix = break_run(kind, r, data, tmp_path)
     check(Case(resume_argv(ds, r), resume_api(ds, r), CheckpointError, bad, fix, [r, ds]), capsys)
+
+
+@pytest.mark.parametrize("command", ["evaluate", "train-regularizer"])
+def test_data_of_another_workflow_is_refused_with_both_stage_lists(command, tmp_path, data, run, capsys):
+    ds = other_workflow(data, tmp_path / "other", "other_stage_count")
+    out = tmp_path / "out"
+    if command == "evaluate":
+        argv = ["evaluate", "--model", run, "--data", ds, "--out", out, "--perceptual", "none", "--steps", "1"]
+        api = lambda: evaluate(run, ds, out, steps=1)  # noqa: E731
+    else:
+        argv = ["train-regularizer", "--model", run, "--data", ds, "--stage", "flat", "--perceptual", "none"]
+        api = None
+    fix = (f"dataset stages sketch (grey) → flat (RGB) but model {run} has stages sketch (grey) → flat (RGB) → "
+           "shaded (RGB); pass the dataset the model was trained on")
+    check(Case(argv, api, ConfigError, ds, fix, [ds, run]), capsys)
+    assert not out.exists()
 
 
 def test_an_existing_run_is_not_trained_over(tmp_path, data, run, capsys):

@@ -5,6 +5,7 @@ and the test kills it there."""
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -75,22 +76,31 @@ def uninterrupted(toy_data, config, tmp_path_factory) -> tuple[dict[str, torch.T
     return weights(run / "model"), weights(latest_checkpoint(run) / "model")
 
 
-def kill_at(point: str, data: Path, run: Path, config: Path, tmp: Path) -> None:
+def paused_at(point: str, data: Path, run: Path, config: Path, tmp: Path, err) -> subprocess.Popen:
+    """The trainer, started and paused at ``point`` (see killpoint.py)."""
     target, needle, nth, partial, _ = KILL_POINTS[point]
-    marker, log = tmp / "paused", tmp / "stderr.txt"
-    with open(log, "w") as err:
-        proc = subprocess.Popen([sys.executable, str(RUNNER), target, needle, str(nth), str(marker),
-                                 *(["partial"] if partial else []), "--", *train_args(data, run, config)],
-                                env=ENV, stdout=subprocess.DEVNULL, stderr=err)
-        deadline = time.monotonic() + 90
-        try:
-            while not marker.exists():
-                assert proc.poll() is None, f"trainer ended before {point}: {log.read_text()[-2000:]}"
-                assert time.monotonic() < deadline, f"trainer never reached {point}"
-                time.sleep(0.05)
-        finally:
-            proc.kill()
-            proc.wait()
+    marker = tmp / "paused"
+    proc = subprocess.Popen([sys.executable, str(RUNNER), target, needle, str(nth), str(marker),
+                             *(["partial"] if partial else []), "--", *train_args(data, run, config)],
+                            env=ENV, stdout=subprocess.DEVNULL, stderr=err)
+    deadline = time.monotonic() + 90
+    try:
+        while not marker.exists():
+            assert proc.poll() is None, f"trainer ended before {point}: {Path(err.name).read_text()[-2000:]}"
+            assert time.monotonic() < deadline, f"trainer never reached {point}"
+            time.sleep(0.05)
+    except BaseException:
+        proc.kill()
+        proc.wait()
+        raise
+    return proc
+
+
+def kill_at(point: str, data: Path, run: Path, config: Path, tmp: Path) -> None:
+    with open(tmp / "stderr.txt", "w") as err:
+        proc = paused_at(point, data, run, config, tmp, err)
+        proc.kill()
+        proc.wait()
 
 
 @pytest.mark.parametrize("point", KILL_POINTS)
@@ -108,3 +118,29 @@ def test_kill_leaves_a_loadable_checkpoint_and_resume_is_exact(point, toy_data, 
         assert resumed.keys() == original.keys()
         for k in resumed:
             assert torch.equal(resumed[k], original[k]), k
+
+
+def test_ctrl_c_writes_a_checkpoint_and_the_model_and_resume_is_exact(toy_data, uninterrupted, tmp_path):
+    """SIGINT in the middle of step 4, with checkpoints only every 1000 steps: the step finishes, its
+    checkpoint and model/ are written, the trainer exits with 130 and one line that says how to
+    continue, and the resumed run ends with the weights of a run that was never interrupted."""
+    config = tmp_path / "rare-checkpoints.yaml"
+    config.write_text("train:\n  checkpoint_every: 1000\n  sample_every: 1000\n")
+    run = tmp_path / "run"
+    with open(tmp_path / "stderr.txt", "w") as err:
+        proc = paused_at("mid-step", toy_data, run, config, tmp_path, err)
+        proc.send_signal(signal.SIGINT)
+        time.sleep(0.5)  # the signal is handled while the step still waits
+        (tmp_path / "paused.go").touch()
+        assert proc.wait(timeout=90) == 130
+    last = (tmp_path / "stderr.txt").read_text().strip().splitlines()[-1]
+    assert last.startswith("interrupted: at step 4 of 6; wrote ") and f"artworkflow train --out {run} --resume" in last
+    assert_loadable(run, 4)
+    assert Workflow.from_pretrained(run).spec.n_stages == 3  # model/ is there
+
+    subprocess.run([sys.executable, "-m", "artworkflow", "train", "--out", str(run), "--resume", "--quiet"],
+                   check=True, env=ENV, timeout=120, capture_output=True)
+    assert_loadable(run, STEPS)
+    assert weights(run / "model").keys() == uninterrupted[0].keys()
+    for k, v in weights(run / "model").items():
+        assert torch.equal(v, uninterrupted[0][k]), k

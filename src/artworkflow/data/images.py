@@ -88,6 +88,16 @@ def read_size(path: str | os.PathLike, max_side: int = MAX_SIDE, decode: bool = 
     return h, w
 
 
+_GREY_MODES = ("1", "L", "LA", "La", "I", "F", *_SIXTEEN_BIT)
+
+
+def image_channels(path: str | os.PathLike, max_side: int = MAX_SIDE) -> int:
+    """1 for a grey file, 3 for a colour one (palette images count as colour), from the header alone."""
+    path = Path(path)
+    with _open_checked(path, max_side) as img:
+        return 1 if img.mode in _GREY_MODES else 3
+
+
 def _sixteen_bit(img: Image.Image) -> tuple[np.ndarray, np.ndarray | None]:
     values = np.asarray(img).astype(np.float32)
     alpha = None

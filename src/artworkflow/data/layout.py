@@ -206,4 +206,8 @@ def validate(root: str | os.PathLike, splits: tuple[str, ...] = SPLITS, check_im
     if problems:
         head = f"{root}: {len(problems)} problem(s); first: {problems[0]}"
         raise DatasetError(_report(head, problems[1:], limit=100))
-    return {"spec": spec, "splits": counts}
+    warnings = []
+    if "test" in splits and not counts.get("test"):
+        warnings.append(f"{root / 'test'}: no test split, so `artworkflow evaluate` cannot run on this dataset and "
+                        "the training pages preview training items; add test/<stage>/ folders with a few items")
+    return {"spec": spec, "splits": counts, "warnings": warnings}

@@ -15,6 +15,7 @@ from scipy import ndimage
 
 from ..config import StageSpec, WorkflowSpec
 from ..errors import ConfigError, DatasetError
+from ..outputs import writing
 from .images import save_image
 from .layout import stage_dir, write_spec
 
@@ -276,8 +277,8 @@ def _check_target(out: Path, overwrite: bool) -> None:
     if out.exists() and not out.is_dir():
         raise DatasetError(f"{out}: exists and is not a folder; choose another output path")
     if out.is_dir() and any(out.iterdir()) and not overwrite:
-        raise DatasetError(f"{out}: folder is not empty; choose an empty or new folder, or pass overwrite "
-                           "to replace the generator's own files (other files are kept)")
+        raise DatasetError(f"{out}: folder is not empty; choose an empty or new folder, or pass --overwrite "
+                           "(overwrite=True in Python) to replace the generator's own files (other files are kept)")
 
 
 def make_toy_dataset(out: str | os.PathLike, stages: int = 3, size: int = 64, count: int = 200,
@@ -297,12 +298,13 @@ def make_toy_dataset(out: str | os.PathLike, stages: int = 3, size: int = 64, co
     out = Path(out)
     _check_target(out, overwrite)
     width = max(5, len(str(max(count, test_count) - 1)))
-    for split, n in (("train", count), ("test", test_count)):
-        for index in range(n):
-            images = render_item(seed, index, size, stages, split)
-            for stage, img in zip(spec.names, images):
-                save_image(img, stage_dir(out, split, stage) / f"{index:0{width}d}.png")
-    if alternatives:
-        write_alternatives(out, alternatives, stages, size, test_count, seed)
-    write_spec(out, spec)
+    with writing(out):
+        for split, n in (("train", count), ("test", test_count)):
+            for index in range(n):
+                images = render_item(seed, index, size, stages, split)
+                for stage, img in zip(spec.names, images):
+                    save_image(img, stage_dir(out, split, stage) / f"{index:0{width}d}.png")
+        if alternatives:
+            write_alternatives(out, alternatives, stages, size, test_count, seed)
+        write_spec(out, spec)
     return out

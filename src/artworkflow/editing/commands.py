@@ -4,13 +4,15 @@ from __future__ import annotations
 import argparse
 import html
 import json
+import os
 import sys
 import time
 import warnings
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ..cli import command
+from ..cli import command, device, number, precision
+from ..config import AT_LEAST_ONE, COUNT, NON_NEGATIVE, POSITIVE, SEED, Range
 from ..errors import ConfigError
 
 if TYPE_CHECKING:
@@ -28,8 +30,8 @@ def _regularization(value: str) -> str | float:
         w = float(value)
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected {REGULARIZATION_HELP}, got '{value}'") from None
-    if w < 0:
-        raise argparse.ArgumentTypeError(f"weight decay must be >= 0, got {w}")
+    if not NON_NEGATIVE.admits(w):
+        raise argparse.ArgumentTypeError(f"weight decay {value} is out of range; use {NON_NEGATIVE}")
     return w
 
 
@@ -47,9 +49,12 @@ def _parse_resample(value: str) -> tuple[str, int | None]:
     if not stage:
         raise ConfigError(f"--resample {value}: expected STAGE or STAGE:SEED")
     try:
-        return stage, int(seed) if seed else None
+        number = int(seed) if seed else None
     except ValueError:
-        raise ConfigError(f"--resample {value}: the seed must be an integer") from None
+        raise ConfigError(f"--resample {value}: the seed must be {SEED}") from None
+    if number is not None and not SEED.admits(number):
+        raise ConfigError(f"--resample {value}: the seed must be {SEED}")
+    return stage, number
 
 
 def _parse_stage_image(value: str) -> tuple[str, Path]:
@@ -90,17 +95,40 @@ def _page(out: Path, title: str, sections: list[tuple[str, str]], metrics: dict[
         f"<h1>{html.escape(title)}</h1><table>{rows}</table>{body}")
 
 
+def _edit_files(names: list[str], n_edits: int) -> list[str]:
+    """Every file ``edit`` writes, so that one already in the output folder is refused before any work."""
+    rows = ["inferred", "before", "after", *(f"edit-{n}" for n in range(1, n_edits + 1))]
+    return ["input.png", "workflow.gif", "metrics.json", "index.html", *(f"{r}.png" for r in rows),
+            *(f"{r}/{name}.png" for r in rows for name in names)]
+
+
+def _write_edits(session, edits: list, names: list[str], out: Path, sections: list[tuple[str, str]]) -> list[str]:
+    """Apply the command line's edits in order, writing each one's stages and strip; returns their labels."""
+    from ..data.images import save_image
+    applied = []
+    for n, (kind, (stage, value)) in enumerate(edits, 1):
+        if kind == "resample":
+            session.resample(stage, value)
+        else:
+            session.set_stage_image(stage, value)
+        applied.append(session.history[-1])
+        for name, img in zip(names, session.stages):
+            save_image(img[0], out / f"edit-{n}" / f"{name}.png")
+        session.export_strip(out / f"edit-{n}.png")
+        sections.append((f"edit-{n}.png", f"edit {n}: {applied[-1]}"))
+    return applied
+
+
 @command("edit")
 def _edit(a: argparse.Namespace) -> None:
     import torch
 
     from ..data.images import load_image, make_grid, save_image
+    from ..outputs import OutputFolder
     from ..workflow import Workflow
     from .regularization import UntrainedRegularizerWarning, untrained_note
     from .session import EditSession
 
-    if a.steps < 0:
-        raise ConfigError(f"--steps must be >= 0, got {a.steps}")
     edits = []
     for kind, value in a.edits or []:
         edits.append(("resample", _parse_resample(value)) if kind == "resample"
@@ -110,9 +138,8 @@ def _edit(a: argparse.Namespace) -> None:
     artwork = load_image(a.input, wf.spec.channels[-1])
     edits = [(kind, _checked_edit(wf, kind, stage, value)) for kind, (stage, value) in edits]
     perceptual = None if a.method == "none" else _perceptual(a.perceptual, a.vgg_weights, a.device)
-    out = Path(a.out)
-    out.mkdir(parents=True, exist_ok=True)
-
+    folder = OutputFolder(a.out, a.overwrite)
+    folder.check(_edit_files(names, len(edits)))
     note = untrained_note(wf, a.model) if a.regularization == "learned" and a.method != "none" else None
     if note is not None:
         print(f"note: {note}", file=sys.stderr)
@@ -124,64 +151,60 @@ def _edit(a: argparse.Namespace) -> None:
                                            accel=a.accel, progress=not a.quiet)
     seconds = time.perf_counter() - t0
     rec = session.reconstruction
-    save_image(rec.artwork[0], out / "input.png")
-    rows = {"inferred": rec.inferred, "before": rec.initial, "after": rec.stages}
-    for kind, images in rows.items():
-        for name, img in zip(names, images):
-            save_image(img[0], out / kind / f"{name}.png")
-        save_image(make_grid([[s[0] for s in images]]), out / f"{kind}.png")
-    sections = [("input.png", "input artwork"), ("inferred.png", "stages inferred from the input"),
-                ("before.png", "regenerated from the encoded latents (before optimisation)"),
-                ("after.png", f"regenerated after optimisation (method {a.method})")]
-
-    applied = []
-    for n, (kind, (stage, value)) in enumerate(edits, 1):
-        if kind == "resample":
-            session.resample(stage, value)
-        else:
-            session.set_stage_image(stage, value)
-        label = session.history[-1]
-        applied.append(label)
-        for name, img in zip(names, session.stages):
-            save_image(img[0], out / f"edit-{n}" / f"{name}.png")
-        session.export_strip(out / f"edit-{n}.png")
-        sections.append((f"edit-{n}.png", f"edit {n}: {label}"))
-    session.export_gif(out / "workflow.gif")
-    sections.append(("workflow.gif", "the workflow, one frame per stage" + (" (after the edits)" if edits else "")))
-
-    metrics = {"model": str(a.model), "input": str(a.input), "stages": names, "method": a.method,
-               "regularization": a.regularization, "steps": a.steps, "lr": a.lr, "perceptual": "vgg16" if perceptual is not None else "none",
-               "amp": session.amp, "accel": a.accel, "l1_before": rec.l1_before, "l1_after": rec.l1_after,
-               "optimisation_seconds": round(seconds, 3), "edits": applied,
-               "device": str(wf.device), "torch_threads": torch.get_num_threads()}
-    (out / "metrics.json").write_text(json.dumps(metrics, indent=2))
-    _page(out, " → ".join(names), sections, metrics)
+    with folder as out:
+        save_image(rec.artwork[0], out / "input.png")
+        for kind, images in {"inferred": rec.inferred, "before": rec.initial, "after": rec.stages}.items():
+            for name, img in zip(names, images):
+                save_image(img[0], out / kind / f"{name}.png")
+            save_image(make_grid([[s[0] for s in images]]), out / f"{kind}.png")
+        sections = [("input.png", "input artwork"), ("inferred.png", "stages inferred from the input"),
+                    ("before.png", "regenerated from the encoded latents (before optimisation)"),
+                    ("after.png", f"regenerated after optimisation (method {a.method})")]
+        applied = _write_edits(session, edits, names, out, sections)
+        session.export_gif(out / "workflow.gif")
+        sections.append(("workflow.gif", "the workflow, one frame per stage" + (" (after the edits)" if edits else "")))
+        metrics = {"model": str(a.model), "input": str(a.input), "stages": names, "method": a.method,
+                   "regularization": a.regularization, "steps": a.steps, "lr": a.lr,
+                   "perceptual": "vgg16" if perceptual is not None else "none",
+                   "amp": session.amp, "precision": "float32" if session.amp == "none" else session.amp,
+                   "accel": a.accel,
+                   "l1_before": rec.l1_before, "l1_after": rec.l1_after,
+                   "optimisation_seconds": round(seconds, 3), "edits": applied,
+                   "device": str(wf.device), "torch_threads": torch.get_num_threads()}
+        (out / "metrics.json").write_text(json.dumps(metrics, indent=2))
+        _page(out, " → ".join(names), sections, metrics)
+    out = Path(a.out)
     print(f"final-stage l1 {rec.l1_before:.4f} before, {rec.l1_after:.4f} after optimisation; "
           f"wrote {out} (open {out / 'index.html'})")
+
+
+def _recorded_data(model: str, model_dir: Path) -> str:
+    run_json = model_dir.parent / "run.json"
+    if not run_json.is_file():
+        raise ConfigError(f"{model}: no run.json next to the model to say which data it was trained on; "
+                          "pass --data DIR")
+    data = json.loads(run_json.read_text()).get("data")
+    if not data or not Path(data).is_dir():
+        raise ConfigError(f"{run_json}: recorded data folder {data!r} does not exist; pass --data DIR")
+    return data
 
 
 @command("train-regularizer")
 def _train_regularizer(a: argparse.Namespace) -> None:
     from ..data.dataset import StageDataset
-    from ..workflow import Discriminators, Workflow, resolve_model_dir
+    from ..outputs import writing
+    from ..workflow import (WEIGHTS_FILE, Discriminators, Workflow, check_same_workflow, refuse_bundled,
+                            replace_weights, resolve_model_dir)
     from .regularizer import generation_index, train_regularizer
 
     model_dir = resolve_model_dir(a.model)
-    data = a.data
-    if data is None:
-        run_json = model_dir.parent / "run.json"
-        if not run_json.is_file():
-            raise ConfigError(f"{a.model}: no run.json next to the model to say which data it was trained "
-                              "on; pass --data DIR")
-        data = json.loads(run_json.read_text()).get("data")
-        if not data or not Path(data).is_dir():
-            raise ConfigError(f"{run_json}: recorded data folder {data!r} does not exist; pass --data DIR")
+    refuse_bundled(model_dir, "--model")
+    data = a.data if a.data is not None else _recorded_data(a.model, model_dir)
     wf = Workflow.from_pretrained(model_dir, map_location=a.device)
     disc = Discriminators.from_pretrained(model_dir).to(a.device)
     stage = generation_index(wf, a.stage)
     ds = StageDataset(data, "train", resolution=wf.model_config.resolution, train=False)
-    if ds.spec.to_dict() != wf.spec.to_dict():
-        raise ConfigError(f"{data}: workflow {ds.spec.names} does not match the model's {wf.spec.names}")
+    check_same_workflow(ds.spec, data, wf.spec, a.model)
     perceptual = _perceptual(a.perceptual, a.vgg_weights, a.device)
     options = {"model": str(model_dir), "data": str(Path(data).resolve()), "stage": wf.spec.names[stage + 1],
                "samples": a.samples, "inner_steps": a.inner_steps, "updates": a.samples * a.inner_steps,
@@ -191,17 +214,22 @@ def _train_regularizer(a: argparse.Namespace) -> None:
     if a.dry_run:
         print(json.dumps(options, indent=2))
         return
+    kept = "; the model was left as it was"
+    with writing(model_dir, kept):  # before hours of training: can the result be saved there?
+        (model_dir / f".write-test-{os.getpid()}").touch()
+        (model_dir / f".write-test-{os.getpid()}").unlink()
     report = train_regularizer(wf, disc, ds, stage + 1, a.samples, lr=a.lr, lambda_gan=a.lambda_gan,
                                inner_steps=a.inner_steps, perceptual=perceptual, seed=a.seed,
                                accel=a.accel, progress=not a.quiet)
-    wf.save_pretrained(model_dir, discriminators=disc.cpu())
-    log = model_dir.parent / "regularizer.jsonl" if (model_dir.parent / "run.json").is_file() else None
-    if log is not None:
-        with open(log, "a") as fh:
+    with writing(model_dir / WEIGHTS_FILE, kept):
+        replace_weights(wf, model_dir / WEIGHTS_FILE)
+    log = model_dir.parent / "regularizer.jsonl"
+    if (model_dir.parent / "run.json").is_file():
+        with writing(log), open(log, "a") as fh:
             fh.write(json.dumps({**options, **report}) + "\n")
     print(f"trained the regulariser of '{report['stage']}' on {a.samples} samples × {a.inner_steps} inner "
           f"steps = {report['updates']} updates ({report['regularizer_steps']} samples in total); w mean {report['w_mean']:.2e} "
-          f"[{report['w_min']:.2e}, {report['w_max']:.2e}]; saved to {model_dir}")
+          f"[{report['w_min']:.2e}, {report['w_max']:.2e}]; saved to {model_dir / WEIGHTS_FILE}")
 
 
 def add_parsers(sub: argparse._SubParsersAction) -> None:
@@ -213,45 +241,51 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     e.add_argument("--model", required=True, help="run folder or saved model folder")
     e.add_argument("--input", required=True, help="the finished artwork (last stage)")
     e.add_argument("--out", required=True, help="output folder")
+    e.add_argument("--overwrite", action="store_true", help="replace files an earlier command left in --out")
     e.add_argument("--resample", dest="edits", action=_EditAction, metavar="STAGE[:SEED]",
-                   help="draw a new latent for STAGE and regenerate it and later stages (repeatable)")
+                   help="draw a new latent for STAGE and regenerate it and later stages (repeatable; default: "
+                   "no edits)")
     e.add_argument("--stage-image", dest="edits", action=_EditAction, metavar="STAGE=IMAGE",
-                   help="replace STAGE with an edited image and regenerate later stages (repeatable)")
+                   help="replace STAGE with an edited image and regenerate later stages (repeatable; default: none)")
     e.add_argument("--method", default="adain", choices=["none", "adain", "z"],
                    help="what to optimise: nothing, the AdaIN vectors (paper) or the latents (baseline)")
     e.add_argument("--regularization", default="none", type=_regularization, help=REGULARIZATION_HELP)
-    e.add_argument("--steps", type=int, default=150, help="optimisation steps per stage (paper: 150)")
-    e.add_argument("--lr", type=float, default=0.1, help="step size (paper: 0.1)")
+    e.add_argument("--steps", type=number(COUNT), default=150, help="optimisation steps per stage (paper: 150)")
+    e.add_argument("--lr", type=number(POSITIVE), default=0.1, help="step size, > 0 (default and paper: 0.1)")
     e.add_argument("--perceptual", choices=["vgg16", "none"],
                    help="perceptual loss term (default: vgg16 when its weights are found, else none)")
     e.add_argument("--vgg-weights", help="path to vgg16-397923af.pth (default: $ARTWORKFLOW_VGG16, torch hub cache)")
-    e.add_argument("--amp", default="auto", choices=["auto", "none", "bf16"],
-                   help="bf16 autocast; auto (default): bf16 where the CPU or GPU computes it natively, else float32")
-    e.add_argument("--device", default="cpu")
+    e.add_argument("--amp", default="auto", type=precision, choices=["auto", "none", "bf16"],
+                   metavar="{auto,float32,bf16}",
+                   help="bf16 autocast; auto (default): bf16 where the CPU or GPU computes it natively, else "
+                   "float32 (also called 'none')")
+    e.add_argument("--device", type=device, default="cpu", help="cpu, cuda or cuda:N")
     e.add_argument("--quiet", action="store_true", help="no progress bar")
     e.add_argument("--no-accel", dest="accel", action="store_false", help=NO_ACCEL_HELP)
 
     r = sub.add_parser("train-regularizer", help="learn the weight decay of AdaIN optimisation for one stage",
                        description="Train the learned regulariser of one generation stage (supplement "
-                       "Algorithm 1) and save it into the model folder. Every sample runs --inner-steps "
-                       "optimisation steps of the AdaIN increment, each followed by one update of the "
-                       "regulariser: the published schedule, 500 samples x 80 inner steps, is 40,000 updates.")
+                       "Algorithm 1) and save it into the model folder (model.safetensors, replaced "
+                       "atomically). Every sample runs --inner-steps optimisation steps of the AdaIN increment, "
+                       "each followed by one update of the regulariser: the published schedule, 500 samples x "
+                       "80 inner steps, is 40,000 updates.")
     r.add_argument("--model", required=True, help="run folder (or model folder with discriminators)")
     r.add_argument("--stage", required=True, help="the stage the regulariser serves: a name, or an index >= 1")
     r.add_argument("--data", help="dataset folder (default: the one recorded in RUN/run.json)")
-    r.add_argument("--samples", "--steps", type=int, default=500, dest="samples",
+    r.add_argument("--samples", "--steps", type=number(AT_LEAST_ONE), default=500, dest="samples",
                    help="training samples (aligned pairs), each an inner optimisation (default and published: 500)")
-    r.add_argument("--inner-steps", type=int, default=80, dest="inner_steps",
+    r.add_argument("--inner-steps", type=number(Range(2, integer=True)), default=80, dest="inner_steps",
                    help="optimisation steps of the AdaIN increment per sample, each followed by one regulariser "
                    "update (default and published: 80; updates = samples x inner steps = 40,000)")
-    r.add_argument("--lr", type=float, default=1e-3, help="Adam step size of the regulariser (default: 1e-3)")
-    r.add_argument("--lambda-gan", type=float, default=1.0, dest="lambda_gan",
+    r.add_argument("--lr", type=number(POSITIVE), default=1e-3,
+                   help="Adam step size of the regulariser (default: 1e-3)")
+    r.add_argument("--lambda-gan", type=number(NON_NEGATIVE), default=1.0, dest="lambda_gan",
                    help="weight of the critic's judgement of the edit (default: 1)")
     r.add_argument("--perceptual", choices=["vgg16", "none"],
                    help="perceptual loss term (default: vgg16 when its weights are found, else none)")
-    r.add_argument("--vgg-weights", help="path to vgg16-397923af.pth")
-    r.add_argument("--seed", type=int, default=0)
-    r.add_argument("--device", default="cpu")
+    r.add_argument("--vgg-weights", help="path to vgg16-397923af.pth (default: $ARTWORKFLOW_VGG16, torch hub cache)")
+    r.add_argument("--seed", type=number(SEED), default=0, help="seed of the sample order")
+    r.add_argument("--device", type=device, default="cpu", help="cpu, cuda or cuda:N")
     r.add_argument("--dry-run", action="store_true", help="print the resolved options and stop")
     r.add_argument("--quiet", action="store_true", help="no progress bar")
     r.add_argument("--no-accel", dest="accel", action="store_false", help=NO_ACCEL_HELP)

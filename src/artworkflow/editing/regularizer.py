@@ -26,6 +26,7 @@ import torch
 from torch import Tensor
 
 from .. import losses as L
+from ..config import NON_NEGATIVE, POSITIVE, check_range
 from ..data.dataset import StageDataset
 from ..errors import ConfigError, TrainingDivergedError
 from ..nn.discriminator import MultiScaleDiscriminator
@@ -71,6 +72,10 @@ def train_regularizer(workflow: Workflow, discriminators: Discriminators, datase
     (``edit_networks``); the critic trains as in training (accelerated unless ``accel`` is False).
     Returns the last losses and a summary of the learned weights."""
     i = generation_index(workflow, stage)
+    for name, value, allowed in (("lr", lr, POSITIVE), ("inner_lr", inner_lr, POSITIVE), ("d_lr", d_lr, POSITIVE),
+                                 ("lambda_gan", lambda_gan, NON_NEGATIVE),
+                                 ("weight_decay", weight_decay, NON_NEGATIVE)):
+        check_range(name, value, allowed)
     if samples < 1 or inner_steps < 2:
         raise ConfigError("samples must be >= 1 and inner_steps >= 2 (the first update from δ = 0 cannot "
                           "depend on the regulariser)")

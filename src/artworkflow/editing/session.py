@@ -16,6 +16,7 @@ from typing import Callable
 import torch
 from torch import Tensor
 
+from ..config import COUNT, POSITIVE, check_range
 from ..data.images import load_image, resize
 from ..errors import ConfigError
 from ..nn.vgg import PerceptualLoss
@@ -71,6 +72,8 @@ class EditSession:
         renders with the same networks (``edit_networks(workflow, perceptual, amp, accel)`` unless
         given). ``amp="auto"`` works in bf16 where the device computes it natively, in float32
         elsewhere."""
+        check_range("steps", steps, COUNT)
+        check_range("lr", lr, POSITIVE)
         final = _as_stage_image(workflow, final, workflow.n_stages - 1)
         nets = networks if networks is not None else edit_networks(workflow, perceptual, amp, accel)
         rec = reconstruct(workflow, final, method=method, regularization=regularization, steps=steps, lr=lr,

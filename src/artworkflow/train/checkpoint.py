@@ -36,6 +36,23 @@ def save_checkpoint(run: Path, step: int, wf: Workflow, disc: Discriminators,
     for stale in root.glob(".step-*.tmp"):
         shutil.rmtree(stale)
     tmp.mkdir()
+    try:
+        _write_checkpoint(tmp, step, wf, disc, optimizers, scalers, run_config, average)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)  # a full disk gets its space back
+        raise
+    if final.exists():
+        shutil.rmtree(final)
+    os.replace(tmp, final)
+    atomic_write_text(root / "latest", final.name + "\n")
+    for old in sorted(p for p in root.glob("step-*") if p.is_dir())[:-keep]:
+        shutil.rmtree(old)
+    return final
+
+
+def _write_checkpoint(tmp: Path, step: int, wf: Workflow, disc: Discriminators,
+                      optimizers: dict[str, torch.optim.Optimizer], scalers: dict[str, Any],
+                      run_config: dict[str, Any], average: torch.nn.Module | None) -> None:
     wf.save_pretrained(tmp / "model", discriminators=disc)
     state = {"step": step,
              "optimizers": {k: o.state_dict() for k, o in optimizers.items()},
@@ -46,13 +63,6 @@ def save_checkpoint(run: Path, step: int, wf: Workflow, disc: Discriminators,
         save_file(cpu_state(average), str(tmp / AVERAGE_FILE))
     (tmp / RUN_FILE).write_text(json.dumps(run_config, indent=2))
     fsync_dir(tmp)
-    if final.exists():
-        shutil.rmtree(final)
-    os.replace(tmp, final)
-    atomic_write_text(root / "latest", final.name + "\n")
-    for old in sorted(p for p in root.glob("step-*") if p.is_dir())[:-keep]:
-        shutil.rmtree(old)
-    return final
 
 
 def latest_checkpoint(run: Path) -> Path | None:

@@ -62,3 +62,13 @@ def broadcast_module(module: torch.nn.Module, world: Dist) -> None:
 def barrier(world: Dist) -> None:
     if world.world_size > 1:
         dist.barrier()
+
+
+def any_rank(flag: bool, world: Dist, device: str) -> bool:
+    """True on every process when it is true on one, so that a stop request ends every process at
+    the same step."""
+    if world.world_size == 1:
+        return flag
+    value = torch.tensor([float(flag)], device=device)
+    dist.all_reduce(value, op=dist.ReduceOp.MAX)
+    return bool(value.item())

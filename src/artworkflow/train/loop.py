@@ -3,8 +3,12 @@ joint), one explicit optimisation step per phase. Resumable, data-parallel under
 TensorBoard scalars, sample grids and atomic checkpoints."""
 from __future__ import annotations
 
+import contextlib
 import json
 import math
+import signal
+import sys
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,14 +20,16 @@ from torch.utils.data import DataLoader, Dataset, Sampler
 from ..accel import accelerate
 from ..config import ModelConfig, TrainConfig, WorkflowSpec, to_dict
 from ..data.dataset import StageDataset, collate_stages
-from ..errors import CheckpointError, ConfigError, DatasetError, TrainingDivergedError
+from ..errors import (CheckpointError, ConfigError, DatasetError, OutputError, TrainingDivergedError,
+                      TrainingInterrupted)
 from ..files import atomic_write_text
 from ..nn.init import init_weights
+from ..outputs import writing
 from ..precision import autocast
 from ..workflow import Discriminators, Workflow
 from . import objectives as O
-from .checkpoint import latest_checkpoint, load_average, load_checkpoint, read_run_config, save_checkpoint
-from .distributed import Dist, average_gradients, barrier, broadcast_module, init_distributed
+from .checkpoint import RUN_FILE, latest_checkpoint, load_average, load_checkpoint, read_run_config, save_checkpoint
+from .distributed import Dist, any_rank, average_gradients, barrier, broadcast_module, init_distributed
 from .ema import WeightAverage
 from .samples import SampleWriter
 
@@ -89,6 +95,12 @@ class _GlobalBatches(Sampler):
         return 2 ** 62
 
 
+RESUME_FREE = ("log_every", "sample_every", "checkpoint_every", "keep_checkpoints", "num_workers", "channels_last",
+               "accel")
+"""Training options a resume may change: how often the run logs, samples and checkpoints, and how it
+loads data, and whether the speed-ups of artworkflow.accel run; not what it computes or for how long."""
+
+
 @dataclass
 class TrainResult:
     run: Path
@@ -105,10 +117,72 @@ def _check_world(cfg: TrainConfig, world: Dist) -> None:
 
 
 def _resume_key(train: dict[str, Any]) -> dict[str, Any]:
-    """Options that must not change across a resume (logging and length may)."""
-    free = ("max_steps", "log_every", "sample_every", "checkpoint_every", "keep_checkpoints", "num_workers",
-            "channels_last", "accel")
-    return {k: v for k, v in train.items() if k not in free}
+    """Options that must not change across a resume."""
+    return {k: v for k, v in train.items() if k not in RESUME_FREE}
+
+
+def _first_difference(old: dict[str, Any], new: dict[str, Any], where: str) -> str:
+    key = next(k for k in sorted(set(old) | set(new)) if old.get(k) != new.get(k))
+    return f"{where}{key} {old.get(key)!r} there, {new.get(key)!r} here"
+
+
+def resumable_checkpoint(run: Path) -> Path:
+    """The checkpoint a resume of ``run`` starts from; the refusal says why there is none."""
+    ckpt = latest_checkpoint(run)
+    if ckpt is not None:
+        return ckpt
+    if (run / RUN_FILE).is_file():
+        raise CheckpointError(f"{run}: nothing to resume: the run stopped before its first checkpoint (none under "
+                              f"{run / 'checkpoints'}); drop --resume to start it again")
+    raise CheckpointError(f"{run}: nothing to resume (no complete checkpoint under {run / 'checkpoints'}); drop "
+                          "--resume to start a new run")
+
+
+def _check_out(run: Path, resume: bool) -> None:
+    """A new run needs a new or empty folder (or one of a run that never wrote a checkpoint)."""
+    if run.exists() and not run.is_dir():
+        raise OutputError(f"{run}: is a file, not a folder; give --out a new folder, or a run folder to resume")
+    if resume:
+        return
+    if latest_checkpoint(run) is not None:
+        raise CheckpointError(f"{run}: already holds a training run; pass --resume to continue it "
+                              "or choose another --out folder")
+    if run.is_dir() and not (run / RUN_FILE).is_file() and any(run.iterdir()):
+        raise OutputError(f"{run}: folder is not empty and holds no training run; give --out a new or empty folder")
+
+
+def _resumed(ckpt: Path, spec: WorkflowSpec, data: str | Path, model: ModelConfig, cfg: TrainConfig) -> dict:
+    """The run config of the checkpoint a resume starts from, checked against what this call asks for."""
+    old = read_run_config(ckpt)
+    if old["workflow"] != spec.to_dict():
+        raise CheckpointError(f"{ckpt}: checkpoint of workflow {old['workflow']['name']} "
+                              f"({[s['name'] for s in old['workflow']['stages']]}) does not match "
+                              f"dataset {data} ({spec.names}); use a new --out folder")
+    asked = {"model": to_dict(model), "train": _resume_key(to_dict(cfg))}
+    for section, values in (("model", old["model"]), ("train", _resume_key(old["train"]))):
+        if values != asked[section]:
+            longer = (" (extend_steps, --extend-steps N, trains longer)"
+                      if section == "train" and values.get("max_steps") != cfg.max_steps else "")
+            raise CheckpointError(f"{ckpt}: saved with other model/training options ("
+                                  f"{_first_difference(values, asked[section], section + '.')}); resume with the "
+                                  f"options in {ckpt / RUN_FILE}{longer} or start a new --out folder")
+    return old
+
+
+def _plan(cfg: TrainConfig, steps_per_epoch: int, old: dict | None, extend_steps: int) -> list[tuple[str, int]]:
+    """The phases of the run: a resumed run keeps the plan it recorded (runs that recorded none get it
+    recomputed), ``extend_steps`` more in the last phase."""
+    if old is not None and "plan" in old:
+        plan = [(str(p), int(n)) for p, n in old["plan"]]
+    else:
+        plan = schedule(cfg, steps_per_epoch)
+    if extend_steps < 0:
+        raise ConfigError(f"extend_steps is {extend_steps}; it must be an integer >= 0")
+    if extend_steps and old is None:
+        raise ConfigError("extend_steps lengthens a run that has a checkpoint; use it with resume (--resume)")
+    if extend_steps:
+        plan[-1] = (plan[-1][0], plan[-1][1] + extend_steps)
+    return plan
 
 
 def _finite(losses: dict[str, torch.Tensor], step: int, run: Path) -> None:
@@ -126,33 +200,114 @@ def make_adam(params, cfg: TrainConfig) -> torch.optim.Adam:
     return torch.optim.Adam(params, lr=cfg.lr, betas=(cfg.beta1, cfg.beta2), eps=cfg.adam_eps, fused=True)
 
 
-def train(data: str | Path, out: str | Path, model: ModelConfig, cfg: TrainConfig, *,
-          resume: bool = False, device: str | None = None, progress: bool = True,
-          until_step: int | None = None,
-          on_step: Callable[[int, dict[str, float]], None] | None = None) -> TrainResult:
-    """Train a workflow on the dataset at ``data`` into the run folder ``out``.
+class _StopRequest:
+    """Ctrl-C during training asks the loop to stop after the step in progress, so that the checkpoint
+    it then writes is of a finished step; a second Ctrl-C stops at once."""
 
-    ``until_step`` ends the run early at that global step (with a checkpoint), as an interruption
-    would; ``resume=True`` continues from the run's latest checkpoint."""
-    device = device or ("cuda" if torch.cuda.is_available() else "cpu")
-    if cfg.amp == "fp16" and not device.startswith("cuda"):
-        raise ConfigError("amp=fp16 needs a CUDA device; use amp=bf16 on CPU")
-    world = init_distributed(device)
-    if device.startswith("cuda") and world.world_size > 1:
-        device = f"cuda:{world.local_rank}"
-    _check_world(cfg, world)
-    run = Path(out)
-    torch.manual_seed(cfg.seed)
+    def __init__(self) -> None:
+        self.requested = False
+        self._previous = None
 
-    ds = StageDataset(data, "train", resolution=model.resolution, load_size=cfg.load_size_for(model.resolution),
-                      train=True, flip=cfg.flip, seed=cfg.seed)
-    spec: WorkflowSpec = ds.spec
-    if len(ds) < cfg.batch_size:
-        raise DatasetError(f"{data}: {len(ds)} training items, fewer than batch_size {cfg.batch_size}; "
-                           "add items or lower the batch size")
-    run_config = {"data": str(Path(data).resolve()), "workflow": spec.to_dict(), "model": to_dict(model),
-                  "train": to_dict(cfg)}
+    def __enter__(self) -> "_StopRequest":
+        if threading.current_thread() is threading.main_thread():
+            self._previous = signal.signal(signal.SIGINT, self._handle)
+        return self
 
+    def _handle(self, signum, frame) -> None:
+        if self.requested:
+            raise KeyboardInterrupt
+        self.requested = True
+        print("\nCtrl-C: stopping after this step to write a checkpoint and the model (Ctrl-C again stops at "
+              "once)", file=sys.stderr)
+
+    def __exit__(self, *exc) -> bool:
+        if self._previous is not None:
+            signal.signal(signal.SIGINT, self._previous)
+        return False
+
+
+def _worker_ignores_interrupt(worker_id: int) -> None:
+    """Ctrl-C reaches the DataLoader workers too; the trainer alone decides when to stop."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+def _saving(run: Path) -> contextlib.AbstractContextManager:
+    """A failed write of the run (a full disk) in one line that says what was kept."""
+    kept = latest_checkpoint(run)
+    return writing(run, f"; checkpoint {kept} is intact and --resume continues from it" if kept else "")
+
+
+@dataclass
+class _Run:
+    """The networks, optimisers and options of a run, and its two kinds of work: one optimisation step
+    of a phase, and a checkpoint."""
+
+    wf: Workflow
+    disc: Discriminators
+    optimizers: dict[str, torch.optim.Optimizer]
+    scalers: dict[str, Any]
+    average: WeightAverage | None
+    world: Dist
+    cfg: TrainConfig
+    device: str
+    run: Path
+    run_config: dict[str, Any]
+
+    def _optimize(self, name: str, loss: torch.Tensor, params: list) -> None:
+        opt, scaler = self.optimizers[name], self.scalers[name]
+        opt.zero_grad(set_to_none=True)
+        scaler.scale(loss).backward()
+        average_gradients(params, self.world)
+        scaler.step(opt)
+        scaler.update()
+
+    def step(self, phase: str, stages: list[torch.Tensor], ctx: O.StepContext) -> dict[str, float]:
+        """One step of ``phase``: the networks' update, then their critics'; returns the losses."""
+        wf, disc, cfg, step = self.wf, self.disc, self.cfg, ctx.step
+        joint = phase.endswith("joint")
+        if phase.startswith("inference"):
+            wf.inference.requires_grad_(True)
+            disc.inference.requires_grad_(False)
+            with autocast(cfg.amp, self.device):
+                losses, pairs = O.inference_generator_loss(wf, disc, stages, joint, cfg.loss)
+            _finite(losses, step, self.run)
+            self._optimize("inference", losses["inf/total"], list(wf.inference.parameters()))
+            disc.inference.requires_grad_(True)
+            with autocast(cfg.amp, self.device):
+                d_losses = O.inference_discriminator_loss(disc, pairs)
+            _finite(d_losses, step, self.run)
+            self._optimize("inference_d", d_losses["inf_d/total"], list(disc.inference.parameters()))
+        else:
+            wf.inference.requires_grad_(False)
+            wf.generators.requires_grad_(True)
+            wf.encoders.requires_grad_(True)
+            disc.encoded.requires_grad_(False)
+            disc.random.requires_grad_(False)
+            with autocast(cfg.amp, self.device):
+                losses, fakes = O.generation_generator_loss(wf, disc, stages, joint, ctx, cfg.loss, cfg.augmentations)
+            _finite(losses, step, self.run)
+            self._optimize("generation", losses["gen/total"], [*wf.generators.parameters(), *wf.encoders.parameters()])
+            disc.encoded.requires_grad_(True)
+            disc.random.requires_grad_(True)
+            with autocast(cfg.amp, self.device):
+                d_losses = O.generation_discriminator_loss(disc, fakes, ctx, cfg.augmentations)
+            _finite(d_losses, step, self.run)
+            self._optimize("generation_d", d_losses["gen_d/total"],
+                           [*disc.encoded.parameters(), *disc.random.parameters()])
+            if self.average is not None:
+                self.average.update(wf)
+        return {k: float(v.detach()) for k, v in {**losses, **d_losses}.items()}
+
+    def checkpoint(self, step: int) -> None:
+        if self.world.is_main:
+            with _saving(self.run):
+                save_checkpoint(self.run, step, self.wf, self.disc, self.optimizers, self.scalers, self.run_config,
+                                self.cfg.keep_checkpoints, average=self.average)
+        barrier(self.world)
+
+
+def _networks(spec: WorkflowSpec, model: ModelConfig, cfg: TrainConfig, device: str):
+    """Freshly initialised workflow and critics on ``device``, with their optimisers and grad scalers."""
     fmt = torch.channels_last if cfg.channels_last else torch.contiguous_format
     wf = init_weights(Workflow(spec, model), cfg.init).to(device, memory_format=fmt)
     disc = init_weights(Discriminators(spec, model), cfg.init).to(device, memory_format=fmt)
@@ -163,125 +318,114 @@ def train(data: str | Path, out: str | Path, model: ModelConfig, cfg: TrainConfi
                   "inference_d": adam(disc.inference.parameters()),
                   "generation": adam([*wf.generators.parameters(), *wf.encoders.parameters()]),
                   "generation_d": adam([*disc.encoded.parameters(), *disc.random.parameters()])}
-    use_scaler = cfg.amp == "fp16"
-    scalers = {k: torch.amp.GradScaler("cuda", enabled=use_scaler) for k in optimizers}
+    scalers = {k: torch.amp.GradScaler("cuda", enabled=cfg.amp == "fp16") for k in optimizers}
+    return wf, disc, optimizers, scalers
 
-    step = 0
-    ckpt = latest_checkpoint(run) if resume else None
-    if resume and ckpt is None:
-        raise CheckpointError(f"{run}: nothing to resume (no complete checkpoint under "
-                              f"{run / 'checkpoints'}); drop --resume to start a new run")
-    if ckpt is not None:
-        old = read_run_config(ckpt)
-        if old["workflow"] != spec.to_dict():
-            raise CheckpointError(f"{ckpt}: checkpoint of workflow {old['workflow']['name']} "
-                                  f"({[s['name'] for s in old['workflow']['stages']]}) does not match "
-                                  f"dataset {data} ({spec.names}); use a new --out folder")
-        if old["model"] != to_dict(model) or _resume_key(old["train"]) != _resume_key(to_dict(cfg)):
-            raise CheckpointError(f"{ckpt}: saved with other model/training options; resume with the "
-                                  f"options in {ckpt / 'run.json'} or start a new --out folder")
-        step = load_checkpoint(ckpt, wf, disc, optimizers, scalers)
-    elif not resume and latest_checkpoint(run) is not None:
-        raise CheckpointError(f"{run}: already holds a training run; pass --resume to continue it "
-                              "or choose another --out folder")
+
+def train(data: str | Path, out: str | Path, model: ModelConfig, cfg: TrainConfig, *,
+          resume: bool = False, device: str | None = None, progress: bool = True,
+          until_step: int | None = None, extend_steps: int = 0, options: dict[str, Any] | None = None,
+          on_step: Callable[[int, dict[str, float]], None] | None = None) -> TrainResult:
+    """Train a workflow on the dataset at ``data`` into the run folder ``out``.
+
+    ``until_step`` ends the run early at that global step (with a checkpoint), as an interruption
+    would; ``resume=True`` continues from the run's latest checkpoint with the plan it recorded, and
+    ``extend_steps`` adds that many steps to its last phase. ``options`` (how the run was asked for,
+    e.g. the command line's preset) are kept in run.json. Ctrl-C stops after the step in progress,
+    writes a checkpoint and ``model/``, and raises ``TrainingInterrupted``."""
+    device = device or ("cuda" if torch.cuda.is_available() else "cpu")
+    if cfg.amp == "fp16" and not device.startswith("cuda"):
+        raise ConfigError("amp=fp16 needs a CUDA device; use amp=bf16 on CPU")
+    world = init_distributed(device)
+    if device.startswith("cuda") and world.world_size > 1:
+        device = f"cuda:{world.local_rank}"
+    _check_world(cfg, world)
+    run = Path(out)
+    _check_out(run, resume)
+    ckpt = resumable_checkpoint(run) if resume else None
+    torch.manual_seed(cfg.seed)
+
+    ds = StageDataset(data, "train", resolution=model.resolution, load_size=cfg.load_size_for(model.resolution),
+                      train=True, flip=cfg.flip, seed=cfg.seed)
+    if len(ds) < cfg.batch_size:
+        raise DatasetError(f"{data}: {len(ds)} training items, fewer than batch_size {cfg.batch_size}; "
+                           "add items or lower the batch size")
+    old = _resumed(ckpt, ds.spec, data, model, cfg) if ckpt is not None else None
+    plan = _plan(cfg, len(ds) // cfg.batch_size, old, extend_steps)
+    run_config = {**(old or {"workflow": ds.spec.to_dict(), "model": to_dict(model), "train": to_dict(cfg),
+                             "options": options or {}}), "data": str(Path(data).resolve()), "plan": plan}
+    wf, disc, optimizers, scalers = _networks(ds.spec, model, cfg, device)
+    step = load_checkpoint(ckpt, wf, disc, optimizers, scalers) if ckpt is not None else 0
     broadcast_module(wf, world)
     broadcast_module(disc, world)
     average = WeightAverage(wf, cfg.ema) if cfg.ema > 0 else None
     if average is not None and ckpt is not None:
         load_average(ckpt, average)
     shown = average.workflow(wf) if average is not None else wf
-
-    steps_per_epoch = len(ds) // cfg.batch_size
-    plan = schedule(cfg, steps_per_epoch)
-    total_steps = sum(n for _, n in plan)
-    end = total_steps if until_step is None else min(until_step, total_steps)
+    end = sum(n for _, n in plan) if until_step is None else min(until_step, sum(n for _, n in plan))
     if world.is_main:
-        run.mkdir(parents=True, exist_ok=True)
-        atomic_write_text(run / "run.json", json.dumps({**run_config, "plan": plan}, indent=2))
+        with _saving(run):
+            run.mkdir(parents=True, exist_ok=True)
+            atomic_write_text(run / RUN_FILE, json.dumps(run_config, indent=2))
     writer = SampleWriter(run, ds, shown, seed=cfg.seed) if world.is_main else None
+    state = _Run(wf, disc, optimizers, scalers, average, world, cfg, device, run, run_config)
+    t0 = time.perf_counter()
+    with _StopRequest() as stop:
+        step, logged = _loop(state, ds, plan, step, end, writer, progress, on_step, stop)
+        if world.is_main:
+            # Also when no step was left: a run killed while writing model/ gets it back from --resume.
+            with _saving(run):
+                shown.save_pretrained(run / "model", discriminators=disc)
+    if writer is not None:
+        writer.close()
+    if stop.requested and step < end:
+        raise TrainingInterrupted(f"at step {step} of {end}; wrote {latest_checkpoint(run)} and {run / 'model'}; "
+                                  f"continue with: artworkflow train --out {run} --resume")
+    return TrainResult(run, step, time.perf_counter() - t0, logged)
 
+
+def _loop(state: _Run, ds: StageDataset, plan: list[tuple[str, int]], step: int, end: int,
+          writer: SampleWriter | None, progress: bool, on_step, stop: _StopRequest) -> tuple[int, dict[str, float]]:
+    """Steps from ``step`` to ``end``, with logging, samples and checkpoints; a stop request ends it
+    after the step in progress, with a checkpoint. Returns the last step and its losses."""
+    cfg, world = state.cfg, state.world
+    fmt = torch.channels_last if cfg.channels_last else torch.contiguous_format
     sampler = _GlobalBatches(len(ds), cfg.batch_size, cfg.seed, step, world)
     loader = DataLoader(_Keyed(ds), batch_sampler=sampler, collate_fn=collate_stages,
-                        num_workers=cfg.num_workers, persistent_workers=cfg.num_workers > 0)
+                        num_workers=cfg.num_workers, persistent_workers=cfg.num_workers > 0,
+                        worker_init_fn=_worker_ignores_interrupt if cfg.num_workers > 0 else None)
     batches = iter(loader)
     local = cfg.batch_size // world.world_size
     bar = None
     if progress and world.is_main:
         from tqdm import tqdm
         bar = tqdm(total=end, initial=step, desc="train", dynamic_ncols=True)
-    w = cfg.loss
     logged: dict[str, float] = {}
-    t0 = time.perf_counter()
-
-    def step_optimizer(name: str, loss: torch.Tensor, params: list) -> None:
-        opt, scaler = optimizers[name], scalers[name]
-        opt.zero_grad(set_to_none=True)
-        scaler.scale(loss).backward()
-        average_gradients(params, world)
-        scaler.step(opt)
-        scaler.update()
-
     while step < end:
         phase = phase_at(plan, step)
-        stages = [x.to(device, non_blocking=True, memory_format=fmt) for x in next(batches)]
+        stages = [x.to(state.device, non_blocking=True, memory_format=fmt) for x in next(batches)]
         ctx = O.StepContext(cfg.seed, step, torch.arange(world.rank * local, (world.rank + 1) * local),
                             world.world_size)
-        joint = phase.endswith("joint")
-        if phase.startswith("inference"):
-            wf.inference.requires_grad_(True)
-            disc.inference.requires_grad_(False)
-            with autocast(cfg.amp, device):
-                losses, pairs = O.inference_generator_loss(wf, disc, stages, joint, w)
-            _finite(losses, step, run)
-            step_optimizer("inference", losses["inf/total"], list(wf.inference.parameters()))
-            disc.inference.requires_grad_(True)
-            with autocast(cfg.amp, device):
-                d_losses = O.inference_discriminator_loss(disc, pairs)
-            _finite(d_losses, step, run)
-            step_optimizer("inference_d", d_losses["inf_d/total"], list(disc.inference.parameters()))
-        else:
-            wf.inference.requires_grad_(False)
-            wf.generators.requires_grad_(True)
-            wf.encoders.requires_grad_(True)
-            disc.encoded.requires_grad_(False)
-            disc.random.requires_grad_(False)
-            with autocast(cfg.amp, device):
-                losses, fakes = O.generation_generator_loss(wf, disc, stages, joint, ctx, w, cfg.augmentations)
-            _finite(losses, step, run)
-            gen_params = [*wf.generators.parameters(), *wf.encoders.parameters()]
-            step_optimizer("generation", losses["gen/total"], gen_params)
-            disc.encoded.requires_grad_(True)
-            disc.random.requires_grad_(True)
-            with autocast(cfg.amp, device):
-                d_losses = O.generation_discriminator_loss(disc, fakes, ctx, cfg.augmentations)
-            _finite(d_losses, step, run)
-            step_optimizer("generation_d", d_losses["gen_d/total"],
-                           [*disc.encoded.parameters(), *disc.random.parameters()])
-            if average is not None:
-                average.update(wf)
+        logged = state.step(phase, stages, ctx)
         step += 1
-        logged = {k: float(v.detach()) for k, v in {**losses, **d_losses}.items()}
         if on_step is not None:
             on_step(step, logged)
         if writer is not None:
             if step % cfg.log_every == 0 or step == end:
                 writer.scalars(step, phase, logged)
             if step % cfg.sample_every == 0 or step == end:
-                writer.samples(step)
+                with _saving(state.run):
+                    writer.samples(step)
         if bar is not None:
             bar.set_postfix_str(f"{phase} " + " ".join(f"{k.split('/')[0]}={v:.3f}" for k, v in logged.items()
                                                        if k.endswith("total")))
             bar.update(1)
-        if step % cfg.checkpoint_every == 0 or step == end:
-            if world.is_main:
-                save_checkpoint(run, step, wf, disc, optimizers, scalers, run_config, cfg.keep_checkpoints,
-                                average=average)
-            barrier(world)
-    if world.is_main:
-        # Also when no step was left: a run killed while writing model/ gets it back from --resume.
-        shown.save_pretrained(run / "model", discriminators=disc)
+        stopping = any_rank(stop.requested, world, state.device)
+        if step % cfg.checkpoint_every == 0 or step == end or stopping:
+            state.checkpoint(step)
+        if stopping:
+            stop.requested = True
+            break
     if bar is not None:
         bar.close()
-    if writer is not None:
-        writer.close()
-    return TrainResult(run, step, time.perf_counter() - t0, logged)
+    return step, logged

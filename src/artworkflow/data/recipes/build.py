@@ -16,6 +16,7 @@ from tqdm import tqdm
 
 from ...config import StageSpec, WorkflowSpec
 from ...errors import ConfigError, DatasetError
+from ...outputs import writing
 from ..layout import SPLITS, stage_dir, write_spec
 from .flat import flat_colouring, remove_background
 from .sketch import pencil_sketch
@@ -49,8 +50,8 @@ def prepare_output_dir(out: str | os.PathLike, overwrite: bool) -> Path:
     if out.exists() and not out.is_dir():
         raise DatasetError(f"{out}: exists and is not a folder; choose another output path")
     if out.is_dir() and any(out.iterdir()) and not overwrite:
-        raise DatasetError(f"{out}: folder is not empty; choose an empty folder or pass overwrite=True "
-                           "(files the build writes are replaced, others are left alone)")
+        raise DatasetError(f"{out}: folder is not empty; choose an empty folder or pass --overwrite "
+                           "(overwrite=True in Python: files the build writes are replaced, others are left alone)")
     out.mkdir(parents=True, exist_ok=True)
     return out
 
@@ -125,19 +126,41 @@ def _load_labels(path: Path) -> Image.Image:
     return image
 
 
-def _index_folder(folder: Path) -> tuple[dict[str, Path], list[dict[str, str]]]:
-    """Map id (file stem) to path for every visible file; a second file with the same stem is
-    reported rather than silently chosen between."""
+ID_SEPARATOR = "__"
+"""Joins the parts of an image's path inside the source folder into its item id (cats/01.png: cats__01)."""
+
+
+def _index_folder(folder: Path, exclude: Path | None = None) -> tuple[dict[str, Path], list[dict[str, str]]]:
+    """Map id to path for every visible file in the folder and its sub-folders; the id is the path
+    inside the folder without the suffix, its parts joined by ``ID_SEPARATOR``. A second file with
+    the same id is reported rather than silently chosen between. Nothing under ``exclude`` (an output
+    folder inside the source) is taken."""
     found: dict[str, Path] = {}
     duplicates = []
-    files = sorted(p for p in folder.iterdir() if p.is_file() and not p.name.startswith("."))
-    files.sort(key=lambda p: (p.stem, p.suffix.lower() != ".png", p.name))
+    skip = exclude.resolve() if exclude is not None else None
+    files = [p for p in folder.rglob("*") if p.is_file()
+             and not any(part.startswith(".") for part in p.relative_to(folder).parts)
+             and (skip is None or not p.resolve().is_relative_to(skip))]
+    files.sort(key=lambda p: (_item_id(folder, p), p.suffix.lower() != ".png", p.name))
     for p in files:
-        if p.stem in found:
-            duplicates.append({"file": str(p), "reason": f"same id as {found[p.stem].name}"})
+        item = _item_id(folder, p)
+        if item in found:
+            duplicates.append({"file": str(p), "reason": f"same id '{item}' as {found[item]}"})
         else:
-            found[p.stem] = p
+            found[item] = p
     return found, duplicates
+
+
+def _item_id(folder: Path, path: Path) -> str:
+    return ID_SEPARATOR.join(path.relative_to(folder).with_suffix("").parts)
+
+
+def warn_without_test_split(out: Path, written: Mapping[str, list[str]], test_fraction: float) -> None:
+    """A build whose items all fell into train/ has nothing to evaluate on; say so while it can be fixed."""
+    if written["train"] and not written["test"]:
+        tqdm.write(f"warning: {out}: none of the {len(written['train'])} items fell into the test split "
+                   f"(test fraction {test_fraction:g}), so there is no test/ folder and `artworkflow evaluate` "
+                   "cannot run on it; add images or raise --test-fraction", file=sys.stderr)
 
 
 def _anime_stages(rgb: np.ndarray) -> dict[str, np.ndarray]:
@@ -179,8 +202,9 @@ def build_from_images(src: str | os.PathLike, out: str | os.PathLike, recipe: st
     ``anime``: sketch (pencil sketch), rough (superpixel colouring), final (the image).
     ``face``: needs ``masks`` (a label PNG per image, same name, 0 = background); sketch (pencil
     sketch of the flat colouring), flat (median colour per region), final (background removed).
-    Images are centre-cropped to a square and resized to ``size``. Files that cannot be used are
-    skipped, printed to stderr and listed in the report's ``skipped``.
+    Images are found in ``src`` and its sub-folders (``a/b.png`` becomes item ``a__b``; a mask has the
+    image's path under ``masks``), centre-cropped to a square and resized to ``size``. Files that
+    cannot be used are skipped, printed to stderr with the reason and listed in the report's ``skipped``.
     """
     if recipe not in RECIPES:
         raise ConfigError(f"unknown recipe '{recipe}'; choose one of {', '.join(RECIPES)}")
@@ -193,7 +217,7 @@ def build_from_images(src: str | os.PathLike, out: str | os.PathLike, recipe: st
         if masks is None or not Path(masks).is_dir():
             raise DatasetError(f"the face recipe needs masks=<folder of label PNGs>, got {masks!r}")
         mask_index, _ = _index_folder(Path(masks))
-    items, skipped = _index_folder(src)
+    items, skipped = _index_folder(src, exclude=Path(out))
     if Path(out).resolve() == src.resolve():
         raise DatasetError(f"{out}: the output folder must differ from the source folder")
     spec = RECIPES[recipe]
@@ -202,6 +226,18 @@ def build_from_images(src: str | os.PathLike, out: str | os.PathLike, recipe: st
     start = time.perf_counter()
     for entry in skipped:
         tqdm.write(f"skipped {entry['file']}: {entry['reason']}", file=sys.stderr)
+    with writing(out):
+        written = _write_items(out, items, recipe, mask_index, size, test_fraction, skipped, progress)
+        if not written["train"] and not written["test"]:
+            raise DatasetError(f"{src}: no usable images ({len(skipped)} skipped); nothing was written")
+        write_spec(out, spec)
+    warn_without_test_split(out, written, test_fraction)
+    return _report(out, spec, size, written, skipped, time.perf_counter() - start)
+
+
+def _write_items(out: Path, items: dict[str, Path], recipe: str, mask_index: dict[str, Path], size: int,
+                 test_fraction: float, skipped: list[dict[str, str]], progress: bool) -> dict[str, list[str]]:
+    """Make and write every item; an unusable one is added to ``skipped`` with the reason."""
     written: dict[str, list[str]] = {split: [] for split in SPLITS}
     for item_id, path in tqdm(sorted(items.items()), desc=f"{recipe} dataset", unit="img", disable=not progress):
         try:
@@ -213,10 +249,7 @@ def build_from_images(src: str | os.PathLike, out: str | os.PathLike, recipe: st
         split = split_of(item_id, test_fraction)
         write_item(out, split, item_id, stages)
         written[split].append(item_id)
-    if not written["train"] and not written["test"]:
-        raise DatasetError(f"{src}: no usable images ({len(skipped)} skipped); nothing was written")
-    write_spec(out, spec)
-    return _report(out, spec, size, written, skipped, time.perf_counter() - start)
+    return written
 
 
 def _report(out: Path, spec: WorkflowSpec, size: int, written: Mapping[str, list[str]],

@@ -30,8 +30,10 @@ from tqdm import tqdm
 
 from ...config import StageSpec, WorkflowSpec
 from ...errors import ConfigError, DatasetError
+from ...outputs import writing
 from ..layout import SPLITS, write_spec
-from .build import check_options, leftover_files, prepare_output_dir, rgb_on_white, split_of, write_item
+from .build import (check_options, leftover_files, prepare_output_dir, rgb_on_white, split_of,
+                    warn_without_test_split, write_item)
 
 PACKAGES: dict[str, tuple[str, str]] = {
     "line": ("@iconify-json/fluent-emoji-high-contrast", "1.2.6"),
@@ -349,20 +351,22 @@ def build_fluent_emoji(out: str | os.PathLike, stages: int = 3, size: int = 128,
     spec = WorkflowSpec("fluent-emoji", tuple(StageSpec(s, CHANNELS[s]) for s in stage_names))
     written: dict[str, list[str]] = {split: [] for split in SPLITS}
     failed = []
-    for name in tqdm(chosen, desc="fluent emoji", unit="emoji", disable=not progress):
-        try:
-            images = _render_item(name, stage_names, sets, renders, chars.get(name), size)
-        except (ValueError, OSError) as e:
-            failed.append({"name": name, "reason": str(e) or e.__class__.__name__})
-            tqdm.write(f"skipped {name}: {failed[-1]['reason']}", file=sys.stderr)
-            continue
-        split = split_of(name, test_fraction)
-        write_item(out, split, name, images)
-        written[split].append(name)
-    if not written["train"] and not written["test"]:
-        raise DatasetError("no emoji could be rendered; nothing was written")
-    _write_license(out, list(packages.values()), [f"{p}@{v}" for p, v in (PACKAGES[s] for s in stage_names)])
-    write_spec(out, spec)
+    with writing(out):
+        for name in tqdm(chosen, desc="fluent emoji", unit="emoji", disable=not progress):
+            try:
+                images = _render_item(name, stage_names, sets, renders, chars.get(name), size)
+            except (ValueError, OSError) as e:
+                failed.append({"name": name, "reason": str(e) or e.__class__.__name__})
+                tqdm.write(f"skipped {name}: {failed[-1]['reason']}", file=sys.stderr)
+                continue
+            split = split_of(name, test_fraction)
+            write_item(out, split, name, images)
+            written[split].append(name)
+        if not written["train"] and not written["test"]:
+            raise DatasetError("no emoji could be rendered; nothing was written")
+        _write_license(out, list(packages.values()), [f"{p}@{v}" for p, v in (PACKAGES[s] for s in stage_names)])
+        write_spec(out, spec)
+    warn_without_test_split(out, written, test_fraction)
     leftover = leftover_files(out, spec, written)
     if leftover:
         tqdm.write(f"warning: {len(leftover)} PNG(s) from an earlier build remain in {out}", file=sys.stderr)
