@@ -3,6 +3,8 @@ app on the session's tiny trained model for the client and browser tests."""
 from __future__ import annotations
 
 import socket
+import struct
+import zlib
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -56,3 +58,32 @@ def toy_images(toy_data: Path) -> dict[str, Path]:
     """One test item of the toy dataset: stage name -> image file."""
     names = [p.name for p in sorted((toy_data / "test").iterdir()) if p.is_dir()]
     return {n: sorted((toy_data / "test" / n).glob("*.png"))[0] for n in names}
+
+
+def _chunk(kind: bytes, data: bytes) -> bytes:
+    return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+
+def grey_png(width: int, height: int, rows: int | None = None) -> bytes:
+    """A black 8-bit grey PNG of ``width`` × ``height`` px whose body holds ``rows`` rows (all of
+    them by default: a valid file). Black rows compress about 1000:1, so a 12000 × 12000 px image
+    (144 M px to decode) is a file of about 140 KB, like a decompression bomb."""
+    rows = height if rows is None else rows
+    z = zlib.compressobj(6)
+    block = bytes((width + 1) * min(rows, 200))
+    body = b"".join(z.compress(block[:(width + 1) * min(200, rows - r)]) for r in range(0, rows, 200)) + z.flush()
+    header = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
+    return b"\x89PNG\r\n\x1a\n" + _chunk(b"IHDR", header) + _chunk(b"IDAT", body) + _chunk(b"IEND", b"")
+
+
+@pytest.fixture(scope="session")
+def make_png() -> Callable[..., bytes]:
+    return grey_png
+
+
+@pytest.fixture(scope="session")
+def bomb(tmp_path_factory) -> Path:
+    """A valid 140 KB PNG that declares 12000 × 12000 px."""
+    path = tmp_path_factory.mktemp("bomb") / "bomb.png"
+    path.write_bytes(grey_png(12000, 12000))
+    return path

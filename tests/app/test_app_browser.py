@@ -1,6 +1,8 @@
 """End to end in a real browser: upload an artwork, decompose it, re-sample one stage, and check
-the result appears, with no request leaving the machine. Needs the Python package `playwright` and
-Debian's Chromium (`apt-get install chromium`); never downloads a browser."""
+the result appears, with no request leaving the machine; an unreadable upload and a decompression
+bomb get the app's own message in the page; an upload drawn over starts the Create path. Needs the
+Python package `playwright` and Debian's Chromium (`apt-get install chromium`); never downloads a
+browser."""
 from __future__ import annotations
 
 import shutil
@@ -26,21 +28,26 @@ def _playwright():
     return sync_playwright, expect
 
 
+def _page(pw):
+    """A headless Chromium and a page in it, sized like a laptop screen."""
+    browser = pw.chromium.launch(executable_path=str(CHROMIUM if CHROMIUM.is_file() else shutil.which("chromium")),
+                                 headless=True, args=BROWSER_ARGS)
+    return browser, browser.new_page(viewport={"width": 1400, "height": 1000})
+
+
 def test_upload_decompose_and_resample_in_the_browser(app_url, toy_images, tmp_path):
     sync_playwright, expect = _playwright()
     origin = app_url.rstrip("/")
     outside: list[str] = []
     with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=str(CHROMIUM if CHROMIUM.is_file() else shutil.which("chromium")),
-                                     headless=True, args=BROWSER_ARGS)
+        browser, page = _page(pw)
         try:
-            page = browser.new_page(viewport={"width": 1400, "height": 1000})
             page.on("request", lambda r: None if r.url.startswith((origin, "data:", "blob:"))
                     else outside.append(r.url))
             page.goto(app_url)
             page.get_by_role("tab", name="Edit").click()
             page.locator("#edit-input input[type=file]").set_input_files(str(toy_images["shaded"]))
-            page.locator("#edit-input img").first.wait_for(timeout=30_000)
+            page.locator("#edit-preview img").first.wait_for(timeout=30_000)
             page.locator("#edit-steps input[type=number]").fill("5")
             page.locator("#edit-steps input[type=number]").press("Enter")
             page.locator("#edit-decompose").click()
@@ -58,3 +65,44 @@ def test_upload_decompose_and_resample_in_the_browser(app_url, toy_images, tmp_p
             browser.close()
     assert (tmp_path / "app.png").stat().st_size > 10_000
     assert outside == [], f"the page made requests off this machine: {outside}"
+
+
+def test_bad_uploads_get_the_apps_message_in_the_page(app_url, bomb, tmp_path):
+    sync_playwright, expect = _playwright()
+    fake = tmp_path / "fake.png"
+    fake.write_bytes(b"not an image at all")
+    with sync_playwright() as pw:
+        browser, page = _page(pw)
+        try:
+            for upload, message in ((fake, "not a PNG, JPEG or WebP image"), (bomb, "the image is 12000×12000 px")):
+                page.goto(app_url)
+                page.get_by_role("tab", name="Edit").click()
+                page.locator("#edit-input input[type=file]").set_input_files(str(upload))
+                expect(page.get_by_text(f"the uploaded image: {message}")).to_be_visible(timeout=30_000)
+                assert "upstream Gradio app" not in page.content()
+        finally:
+            browser.close()
+
+
+def test_an_upload_is_drawn_on_and_started_from_in_the_browser(app_url, toy_images):
+    """The upload is checked and put on the canvas, a stroke is drawn over it, and Start reads the
+    composite the page sends."""
+    sync_playwright, expect = _playwright()
+    with sync_playwright() as pw:
+        browser, page = _page(pw)
+        try:
+            page.goto(app_url)
+            page.locator("#create-upload input[type=file]").set_input_files(str(toy_images["sketch"]))
+            canvas = page.locator("#create-input canvas").first
+            canvas.wait_for(timeout=30_000)
+            page.wait_for_timeout(1000)
+            box = canvas.bounding_box()
+            page.mouse.move(box["x"] + box["width"] * 0.3, box["y"] + box["height"] * 0.3)
+            page.mouse.down()
+            page.mouse.move(box["x"] + box["width"] * 0.7, box["y"] + box["height"] * 0.7, steps=10)
+            page.mouse.up()
+            page.locator("#create-start").click()
+            expect(page.locator("#create-status")).to_contain_text("Stage 2 of 3", timeout=60_000)
+            expect(page.locator("#create-variations img")).to_have_count(4)
+        finally:
+            browser.close()

@@ -3,13 +3,15 @@ session), on the session's tiny trained 3-stage model (sketch → flat → shade
 from __future__ import annotations
 
 import io
+import re
+import time
 from pathlib import Path
 
 import httpx
 import numpy as np
 import pytest
 from gradio_client import Client, handle_file
-from PIL import Image
+from PIL import Image, ImageFile
 
 import artworkflow
 
@@ -101,3 +103,44 @@ def test_local_only_capped_uploads_and_serves_no_other_files(app_url):
         assert httpx.get(f"{app_url}gradio_api/file={path}").status_code in (403, 404)
     big = {"files": ("big.png", io.BytesIO(bytes(11 * 1024 * 1024)), "image/png")}
     assert httpx.post(f"{app_url}gradio_api/upload", files=big).status_code == 413
+
+
+def test_a_bomb_sent_through_the_api_is_refused_from_its_header(client, bomb, monkeypatch):
+    """The server runs in this process, so a decode anywhere in it (Gradio's or the app's) is seen."""
+    decoded: list[tuple[int, int]] = []
+
+    def load(self, *args, **kwargs):
+        decoded.append(self.size)
+        return original(self, *args, **kwargs)
+
+    original = ImageFile.ImageFile.load
+    monkeypatch.setattr(ImageFile.ImageFile, "load", load)
+    for args, api in (((handle_file(str(bomb)), "adain", 1, "flat"), "/edit_decompose"),
+                      ((drawing(bomb), 2, 0), "/create_start")):
+        t0 = time.perf_counter()
+        with pytest.raises(Exception, match="12000×12000 px; the app accepts at most 4096 px per side"):
+            client.predict(*args, api_name=api)
+        assert time.perf_counter() - t0 < 3.0
+    assert (12000, 12000) not in decoded
+
+
+def test_an_unreadable_upload_gets_the_apps_message(client, tmp_path):
+    fake = tmp_path / "fake.png"
+    fake.write_bytes(b"not an image at all")
+    for args, api in (((handle_file(str(fake)), "adain", 1, "flat"), "/edit_decompose"),
+                      ((drawing(fake), 2, 0), "/create_start")):
+        with pytest.raises(Exception) as e:
+            client.predict(*args, api_name=api)
+        assert "the uploaded image: not a PNG, JPEG or WebP image; save it as one of those" in str(e.value)
+
+
+@pytest.mark.parametrize("args, api, message", [
+    ((None, 99, 0), "/create_start", "variations per stage must be a whole number between 1 and 8, got 99"),
+    ((2, -1), "/create_reroll", "seed must be a whole number between 0 and"),
+    ((None, "z", 1, "flat"), "/edit_decompose", "reconstruction must be one of 'none', 'adain', 'adain+learned'"),
+    ((None, "adain", 5000, "flat"), "/edit_decompose", "optimisation steps per stage must be a whole number"),
+    (("paint", 0), "/edit_resample", "stage to change must be one of 'sketch', 'flat', 'shaded', got 'paint'"),
+])
+def test_values_out_of_range_name_the_control(client, args, api, message):
+    with pytest.raises(Exception, match=re.escape(message)):
+        client.predict(*args, api_name=api)

@@ -4,18 +4,23 @@ drawn image passes before it reaches the model. Keeping this free of UI code is 
 tested directly and lets the UI stay a thin layer of event wiring."""
 from __future__ import annotations
 
+import io
+import math
 import os
+import struct
+import tempfile
 import time
+import uuid
 import warnings
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
-from PIL import Image
+from PIL import Image, UnidentifiedImageError
 from torch import Tensor
 
-from ..data.images import MAX_SIDE, load_image, make_grid, read_size, save_image, to_pil
+from ..data.images import MAX_SIDE, load_image, make_grid, save_image, to_pil
 from ..editing.session import EditSession
 from ..errors import CheckpointError, ConfigError, ImageError
 from ..nn.vgg import PerceptualLoss
@@ -31,6 +36,22 @@ DEFAULT_VARIATIONS = 4
 MAX_VARIATIONS = 8
 DEFAULT_STEPS = 50
 MAX_STEPS = 1000
+MAX_SEED = 2**53 - 1
+"""The largest whole number a browser's JavaScript holds exactly."""
+MAX_SIDE_LIMIT = 8192
+"""The largest ``--max-side``: its square stays under Pillow's decompression-bomb limit (89 M px)."""
+MAX_FILE_SIZE_LIMIT = 2**30
+UPLOAD_FORMATS = ("PNG", "JPEG", "WEBP")
+"""The only formats Pillow is allowed to open for an upload (``Image.open(formats=...)``)."""
+
+VARIATIONS_LABEL = "variations per stage"
+SEED_LABEL = "seed"
+PICK_LABEL = "chosen variation"
+MODE_LABEL = "reconstruction"
+STEPS_LABEL = "optimisation steps per stage"
+STAGE_LABEL = "stage to change"
+"""Labels of the controls; a value outside a control's range is refused with the control's label,
+so a message about a value sent through the API names what it would be called in the page."""
 
 EDIT_MODES: dict[str, tuple[str, str]] = {
     "none": ("none", "none"),
@@ -74,19 +95,139 @@ def bundled_examples(names: list[str], count: int = 4) -> tuple[list[Path], list
     return first, final
 
 
-def read_upload(path: str | os.PathLike, channels: int, max_side: int = MAX_SIDE) -> Tensor:
-    """An uploaded or drawn image as (C, H, W) in [-1, 1]. The size is read from the header and
-    refused before any pixels are decoded; messages name "the uploaded image" rather than the
-    server's temporary path, which means nothing to the person in the browser."""
-    path = Path(path)
+def _integer(value: object) -> int | None:
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value
+    if isinstance(value, float):
+        return int(value) if math.isfinite(value) and value.is_integer() else None
+    if isinstance(value, str):
+        try:
+            return int(value.strip())
+        except ValueError:
+            return None
+    return None
+
+
+def whole_number(value: object, name: str, lo: int, hi: int | None = None) -> int:
+    """``value`` (an int, a whole float or a decimal string) as an int in [lo, hi]; anything else
+    is a one-line ``ConfigError`` that names the control or option and its range."""
+    number = _integer(value)
+    if number is None or number < lo or (hi is not None and number > hi):
+        allowed = f"between {lo} and {hi}" if hi is not None else f"of at least {lo}"
+        raise ConfigError(f"{name} must be a whole number {allowed}, got {value!r}")
+    return number
+
+
+def one_of(value: object, name: str, choices: Sequence) -> object:
+    """The choice equal to ``value`` (a whole float matches an int choice, as JSON numbers arrive),
+    otherwise a ``ConfigError`` that names the control and lists the choices."""
+    for choice in choices:
+        if not isinstance(value, bool) and type(value) in (type(choice), float) and value == choice:
+            return choice
+    listed = ", ".join(repr(c) for c in choices)
+    raise ConfigError(f"{name} must be one of {listed}, got {value!r}")
+
+
+@dataclass(frozen=True)
+class UploadLimits:
+    """What an uploaded file may be, checked from its header before any pixel is decoded."""
+
+    max_side: int = MAX_SIDE
+    max_bytes: int | None = None
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "max_side", whole_number(self.max_side, "--max-side", 1, MAX_SIDE_LIMIT))
+        if self.max_bytes is not None:
+            object.__setattr__(self, "max_bytes", whole_number(self.max_bytes, "--max-file-size (bytes)", 1,
+                                                               MAX_FILE_SIZE_LIMIT))
+
+
+def size_text(n: int) -> str:
+    """A byte count as people write it: 10 MB, 512 KB."""
+    for unit, scale in (("GB", 2**30), ("MB", 2**20), ("KB", 2**10)):
+        if n >= scale:
+            return f"{n / scale:.3g} {unit}"
+    return f"{n} bytes"
+
+
+def _refusal(text: str) -> ImageError:
+    return ImageError(f"the uploaded image: {text}")
+
+
+def _file_size(source: str | os.PathLike | bytes) -> int:
+    if isinstance(source, (bytes, bytearray)):
+        return len(source)
     try:
-        h, w = read_size(path, max_side=2**31 - 1)
-        if max(h, w) > max_side:
-            raise ImageError(f"{path}: the image is {w}×{h} px; the app accepts at most {max_side} px "
-                             "per side, so downscale it first (the model works at a much smaller size anyway)")
+        return Path(source).stat().st_size
+    except FileNotFoundError:
+        raise _refusal("the file is gone from the server; upload it again") from None
+    except OSError as e:
+        raise _refusal(f"cannot be read ({e.strerror or e.__class__.__name__}); upload it again") from None
+
+
+_OPEN_ERRORS = (OSError, SyntaxError, ValueError, EOFError, struct.error)
+
+
+def _header(source: str | os.PathLike | bytes) -> tuple[int, int, bool]:
+    """(width, height, over Pillow's pixel limit) from the header; Pillow opens lazily, so this reads
+    no pixel data, and only the upload formats are tried."""
+    try:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always", Image.DecompressionBombWarning)
+            fp = io.BytesIO(source) if isinstance(source, (bytes, bytearray)) else source
+            with Image.open(fp, formats=UPLOAD_FORMATS) as img:
+                w, h = img.size
+    except Image.DecompressionBombError:
+        raise _refusal("it declares more pixels than can be decoded safely (a possible decompression bomb); "
+                       "downscale it") from None
+    except UnidentifiedImageError:
+        raise _refusal("not a PNG, JPEG or WebP image; save it as one of those") from None
+    except _OPEN_ERRORS as e:
+        detail = " ".join(str(e).split()) or e.__class__.__name__
+        raise _refusal(f"cannot be read as an image ({detail}); save it as PNG, JPEG or WebP") from None
+    bomb = any(issubclass(warning.category, Image.DecompressionBombWarning) for warning in caught)
+    return w, h, bomb
+
+
+def check_upload(source: str | os.PathLike | bytes, max_side: int = MAX_SIDE,
+                 max_bytes: int | None = None) -> tuple[int, int]:
+    """(height, width) of an uploaded file or blob, or an ``ImageError`` from what its header
+    declares (file size, format, side, pixel count) before anything decodes it. Messages name "the
+    uploaded image", not the server's temporary path, which means nothing in the browser."""
+    n = _file_size(source)
+    if n == 0:
+        raise _refusal("the file is empty (0 bytes); upload the image again")
+    if max_bytes is not None and n > max_bytes:
+        raise _refusal(f"the file is {size_text(n)}; the app accepts files up to {size_text(max_bytes)}")
+    w, h, bomb = _header(source)
+    if max(w, h) > max_side:
+        raise _refusal(f"the image is {w}×{h} px; the app accepts at most {max_side} px per side, so "
+                       "downscale it first (the model works at a much smaller size anyway)")
+    if bomb:
+        raise _refusal(f"it declares {w}×{h} px, more than can be decoded safely; downscale it")
+    return h, w
+
+
+def _decode_upload(path: Path, channels: int, max_side: int) -> Tensor:
+    try:
         return load_image(path, channels, max_side=max_side)
     except ImageError as e:
         raise ImageError(str(e).replace(str(path), "the uploaded image")) from None
+
+
+def read_upload(source: str | os.PathLike | bytes, channels: int, max_side: int = MAX_SIDE,
+                max_bytes: int | None = None) -> Tensor:
+    """An uploaded or drawn image (a file, or the bytes of a drawing the page sent) as (C, H, W) in
+    [-1, 1], decoded only once ``check_upload`` has passed its header."""
+    check_upload(source, max_side, max_bytes)
+    if not isinstance(source, (bytes, bytearray)):
+        return _decode_upload(Path(source), channels, max_side)
+    with tempfile.NamedTemporaryFile(prefix="artworkflow-drawing-") as f:
+        f.write(source)
+        f.flush()
+        return _decode_upload(Path(f.name), channels, max_side)
 
 
 def is_blank(image: Tensor, tolerance: float = 0.02) -> bool:
@@ -120,20 +261,6 @@ def write_downloads(stages: list[Tensor], folder: str | os.PathLike, prefix: str
     frames = [to_pil(s[0]).convert("RGB") for s in stages]
     frames[0].save(gif, format="GIF", save_all=True, append_images=frames[1:], duration=700, loop=0)
     return Downloads(final, strip, gif)
-
-
-def _check_count(k: int) -> int:
-    k = int(k)
-    if not 1 <= k <= MAX_VARIATIONS:
-        raise ConfigError(f"the number of variations must be between 1 and {MAX_VARIATIONS}, got {k}")
-    return k
-
-
-def _check_seed(seed: int | float) -> int:
-    seed = int(seed)
-    if not 0 <= seed < 2**53:
-        raise ConfigError(f"a seed must be a whole number from 0 to 2^53, got {seed}")
-    return seed
 
 
 @dataclass(frozen=True)
@@ -199,7 +326,8 @@ class CreatePath:
         s = self.next_stage
         if s is None:
             raise ConfigError(f"every stage is chosen, '{self.names[-1]}' included; go back a stage or start again")
-        k, seed = _check_count(k), _check_seed(seed)
+        k = whole_number(k, VARIATIONS_LABEL, 1, MAX_VARIATIONS)
+        seed = whole_number(seed, SEED_LABEL, 0, MAX_SEED)
         seeds = [seed + v for v in range(k)]
         with torch.inference_mode():
             zs = []
@@ -274,11 +402,8 @@ class EditState:
                      steps: int = DEFAULT_STEPS, perceptual: PerceptualLoss | None = None,
                      progress: ProgressCallback | None = None) -> EditState:
         """Infer the stages of a finished artwork and fit the vectors that regenerate it (paper §3)."""
-        if mode not in EDIT_MODES:
-            raise ConfigError(f"reconstruction must be one of {', '.join(EDIT_MODES)}, got {mode!r}")
-        steps = int(steps)
-        if not 0 <= steps <= MAX_STEPS:
-            raise ConfigError(f"optimisation steps must be between 0 and {MAX_STEPS}, got {steps}")
+        mode = one_of(mode, MODE_LABEL, list(EDIT_MODES))
+        steps = whole_number(steps, STEPS_LABEL, 0, MAX_STEPS)
         method, regularization = EDIT_MODES[mode]
         names = pipeline.names
         total = max(1, steps * (len(names) - 1))
@@ -329,7 +454,7 @@ class EditState:
 
     def resample(self, stage: int | str, seed: int) -> list[Tensor]:
         """A new look for ``stage``; earlier stages stay exactly as they are."""
-        return self.session.resample(stage, _check_seed(seed))
+        return self.session.resample(stage, whole_number(seed, SEED_LABEL, 0, MAX_SEED))
 
     def redraw(self, stage: int | str, image: Tensor) -> list[Tensor]:
         """Replace the image of ``stage`` with the user's drawing and regenerate the later stages."""
@@ -340,3 +465,17 @@ class EditState:
 
     def export(self, folder: str | os.PathLike) -> Downloads:
         return write_downloads(self.stages, folder, "edited")
+
+
+@dataclass
+class Session:
+    """Everything one browser tab holds: its creation path, its edited artwork, and a download folder
+    of its own (a random name, so no tab can guess another's)."""
+
+    root: Path
+    create: CreatePath | None = None
+    edit: EditState | None = None
+    folder: Path = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.folder = Path(self.root) / uuid.uuid4().hex
