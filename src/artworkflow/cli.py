@@ -318,9 +318,11 @@ def build_parser() -> argparse.ArgumentParser:
     add_train_args(tr)
     add_generate_parser(sub)
     add_evaluate_parser(sub)
-    d = sub.add_parser("demo", help="build data, train a tiny model for a few minutes, write sample pages")
+    d = sub.add_parser("demo", help="create and edit with the bundled model, train a tiny model for a few minutes, "
+                       "write one page of it all")
     d.add_argument("--out", default="runs/demo", help="demo folder; an earlier demo there is continued")
-    d.add_argument("--minutes", type=number(POSITIVE), default=4.0, help="training time budget in minutes")
+    d.add_argument("--minutes", type=number(POSITIVE), default=3.0,
+                   help="training time budget in minutes (default: 3)")
     d.add_argument("--data", help="dataset folder (default: the bundled sample)")
     for name in FEATURE_COMMANDS:
         importlib.import_module(name).add_parsers(sub)
@@ -433,7 +435,8 @@ def add_train_args(tr: argparse.ArgumentParser) -> None:
     tr.add_argument("--dry-run", action="store_true", help="print the resolved options and stop")
     tr.add_argument("--quiet", action="store_true", help="no progress bar")
     tr.add_argument("--no-accel", dest="accel", action="store_false", default=None,
-                    help="train the plain networks of artworkflow.nn, without the speed-ups of artworkflow.accel")
+                    help="train the plain networks of artworkflow.nn, without the speed-ups of artworkflow.accel "
+                    "(default: accelerated; the result is the same)")
 
 
 VARIANT_NAMES = ("none", "z", "adain", "adain_w1e-3", "adain_w1e-2", "adain_lr")

@@ -136,7 +136,7 @@ def train_section(data: Path, run: Path, minutes: float) -> Section:
                    links=[(f"{run.name}/index.html", "all training samples over time")])
 
 
-def run_demo(out: str | Path = "runs/demo", minutes: float = 2.0, data: str | Path | None = None,
+def run_demo(out: str | Path = "runs/demo", minutes: float = 3.0, data: str | Path | None = None,
              model: str | Path = DEMO_MODEL) -> Path:
     """Create and edit with ``model``, train (or continue the demo in ``out``), then write the page. A
     folder that holds anything but an earlier demo is refused."""

@@ -1,7 +1,6 @@
 """Fig. 5 of the paper as files: from one first-stage image, variations at each stage."""
 from __future__ import annotations
 
-import html
 import json
 import os
 from pathlib import Path
@@ -14,6 +13,7 @@ from .errors import ArtworkflowError, ConfigError
 from .metrics.diversity import mean_pairwise, real_spread
 from .outputs import OutputFolder
 from .pipeline import WorkflowPipeline
+from .report.page import Figure, Section, write_page
 
 
 def _real_stage_spread(model: str | os.PathLike, stage: str, channels: int, resolution: int) -> float | None:
@@ -61,10 +61,7 @@ def write_generation(model: str | os.PathLike, input_image: str | os.PathLike, o
             save_image(make_grid(rows), staging / files[i][0])
         rows = [[s[0].cpu() for s in pipe.sample(x1, seed=seed * 1000 + 500 + v)] for v in range(variations)]
         save_image(make_grid(rows), staging / "random.png")
-        body = "\n".join(f"<h2>{html.escape(cap)}</h2><img src='{html.escape(f)}'>" for f, cap in files)
-        (staging / "index.html").write_text(
-            "<!doctype html><meta charset='utf-8'><title>artworkflow generation</title>"
-            "<style>body{font-family:sans-serif}img{image-rendering:pixelated;width:"
-            f"{96 * len(names)}px}}</style><h1>Columns: {' → '.join(map(html.escape, names))}</h1>{body}")
+        write_page(staging / "index.html", f"Columns: {' → '.join(names)}",
+                   [Section(cap, figures=[Figure(f)]) for f, cap in files])
         (staging / "diversity.json").write_text(json.dumps(diversity, indent=2))
     return Path(out)

@@ -20,7 +20,9 @@ import torch
 from PIL import Image, UnidentifiedImageError
 from torch import Tensor
 
-from ..data.images import MAX_SIDE, load_image, make_grid, save_image, to_pil
+from ..data.images import MAX_SIDE, load_image, save_image, to_pil
+from ..data.sample import DEMO_MODEL, bundled_sample_path
+from ..report.workflow_files import write_gif, write_strip
 from ..editing.session import EditSession
 from ..errors import CheckpointError, ConfigError, ImageError
 from ..nn.vgg import PerceptualLoss
@@ -28,9 +30,7 @@ from ..pipeline import WorkflowPipeline
 from ..workflow import CONFIG_FILE, WEIGHTS_FILE
 
 PACKAGE = Path(__file__).resolve().parent.parent
-ASSETS = PACKAGE / "assets"
-DEMO_MODEL = ASSETS / "demo-model"
-SAMPLE_DATA = ASSETS / "fluent-sample"
+SAMPLE_DATA = bundled_sample_path()
 
 DEFAULT_VARIATIONS = 4
 MAX_VARIATIONS = 8
@@ -256,10 +256,8 @@ def write_downloads(stages: list[Tensor], folder: str | os.PathLike, prefix: str
     """Write the downloads of one workflow (stage tensors, (1, C, H, W) each) as PNG, PNG and GIF."""
     folder = Path(folder)
     final = save_image(stages[-1][0], folder / f"{prefix}-final.png")
-    strip = save_image(make_grid([[s[0] for s in stages]]), folder / f"{prefix}-workflow.png")
-    gif = folder / f"{prefix}-workflow.gif"
-    frames = [to_pil(s[0]).convert("RGB") for s in stages]
-    frames[0].save(gif, format="GIF", save_all=True, append_images=frames[1:], duration=700, loop=0)
+    strip = write_strip(stages, folder / f"{prefix}-workflow.png")
+    gif = write_gif(stages, folder / f"{prefix}-workflow.gif")
     return Downloads(final, strip, gif)
 
 

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import argparse
-import html
 import json
 import os
 import sys
@@ -14,13 +13,15 @@ from typing import TYPE_CHECKING, Any
 from ..cli import command, device, number, precision
 from ..config import AT_LEAST_ONE, COUNT, NON_NEGATIVE, POSITIVE, SEED, Range
 from ..errors import ConfigError
+from ..report.page import Figure, Section, write_page
 
 if TYPE_CHECKING:
     from ..nn.vgg import PerceptualLoss
     from ..workflow import Workflow
 
 REGULARIZATION_HELP = "none, learned (train it with train-regularizer) or a fixed weight decay such as 1e-3"
-NO_ACCEL_HELP = "run the plain networks of artworkflow.nn, without the speed-ups of artworkflow.accel"
+NO_ACCEL_HELP = ("run the plain networks of artworkflow.nn, without the speed-ups of artworkflow.accel "
+                 "(default: accelerated)")
 
 
 def _regularization(value: str) -> str | float:
@@ -85,14 +86,9 @@ def _perceptual(kind: str | None, weights: str | None, device: str) -> Perceptua
 
 
 def _page(out: Path, title: str, sections: list[tuple[str, str]], metrics: dict[str, Any]) -> None:
-    body = "\n".join(f"<h2>{html.escape(cap)}</h2><img src='{html.escape(f)}'>" for f, cap in sections)
-    rows = "".join(f"<tr><td>{html.escape(str(k))}</td><td>{html.escape(str(v))}</td></tr>"
-                   for k, v in metrics.items() if not isinstance(v, (list, dict)))
-    (out / "index.html").write_text(
-        "<!doctype html><meta charset='utf-8'><title>artworkflow edit</title>"
-        "<style>body{font-family:sans-serif}img{image-rendering:pixelated;height:192px;width:auto}"
-        "td{padding:0 1em}</style>"
-        f"<h1>{html.escape(title)}</h1><table>{rows}</table>{body}")
+    table = {k: v for k, v in metrics.items() if not isinstance(v, (list, dict))}
+    write_page(out / "index.html", title, [Section(table=table)] + [Section(cap, figures=[Figure(f)])
+                                                                    for f, cap in sections])
 
 
 def _edit_files(names: list[str], n_edits: int) -> list[str]:
