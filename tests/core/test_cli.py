@@ -110,7 +110,7 @@ def test_every_option_says_what_it_does_and_its_default(name, parser):
 def test_defaults_are_shown_with_their_values():
     shown = {name: " ".join(p.format_help().split()) for name, p in parsers()}
     assert "default: tiny" in shown["train"] and "(default: 5)" in shown["generate"]
-    assert "(default: 150)" in shown["evaluate"] and "(default: 4.0)" in shown["demo"]
+    assert "(default: 150)" in shown["evaluate"] and "(default: 3)" in shown["demo"]
 
 
 def test_the_top_level_description_is_whole(capsys):
