@@ -27,10 +27,10 @@ def test_help_of_every_command(cmd, capsys):
 
 
 def test_console_entry_points_import():
-    for mod in ("artworkflow.cli", "artworkflow.train"):
-        r = subprocess.run([sys.executable, "-m", mod, "--help"], capture_output=True, text=True, timeout=120)
+    for argv in (["artworkflow"], ["artworkflow.cli"], ["artworkflow", "train"]):
+        r = subprocess.run([sys.executable, "-m", *argv, "--help"], capture_output=True, text=True, timeout=120)
         assert r.returncode == 0, r.stderr
-        assert "usage:" in r.stdout
+        assert r.stdout.startswith(f"usage: artworkflow {' '.join(argv[1:])}".rstrip() + " [-h]"), r.stdout
 
 
 def test_train_dry_run_resolves_config(toy_data, tmp_path, capsys):
@@ -110,7 +110,7 @@ def test_every_option_says_what_it_does_and_its_default(name, parser):
 def test_defaults_are_shown_with_their_values():
     shown = {name: " ".join(p.format_help().split()) for name, p in parsers()}
     assert "default: tiny" in shown["train"] and "(default: 5)" in shown["generate"]
-    assert "(default: 150)" in shown["evaluate"] and "(default: 4.0)" in shown["demo"]
+    assert "(default: 150)" in shown["evaluate"] and "(default: 3)" in shown["demo"]
 
 
 def test_the_top_level_description_is_whole(capsys):
