@@ -46,7 +46,7 @@ def free_port() -> int:
 @pytest.fixture(scope="session")
 def app_url(tiny_run: Path, tmp_path_factory) -> Iterator[str]:
     """The app on the tiny trained model, served on 127.0.0.1 at a free port for the whole session."""
-    from artworkflow.app.commands import launch
+    from artworkflow.app.launch import launch
     demo, url = launch(tiny_run, port=free_port(), block=False, quiet=True,
                        output_dir=tmp_path_factory.mktemp("app-out"))
     yield url

@@ -8,7 +8,8 @@ import pytest
 
 from artworkflow import cli
 from artworkflow.app import state as S
-from artworkflow.app.commands import AppOptions, add_parsers, launch, parse_file_size
+from artworkflow.app.launch import AppOptions, launch, parse_file_size
+from artworkflow.cli.app import add_parsers
 from artworkflow.errors import ConfigError
 
 SIZE_FORM = "must be a size such as 10mb, 500kb or 1gb (a whole number followed by b, kb, mb or gb, at most 1gb)"

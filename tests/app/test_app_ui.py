@@ -8,8 +8,9 @@ import gradio as gr
 import pytest
 
 from artworkflow.app import state as S
-from artworkflow.app.commands import add_parsers, launch
+from artworkflow.app.launch import launch
 from artworkflow.app.ui import build_app
+from artworkflow.cli.app import add_parsers
 from artworkflow.errors import ArtworkflowError, CheckpointError
 
 
@@ -47,7 +48,6 @@ def test_launch_without_model_explains_the_missing_demo_model(monkeypatch, tmp_p
 
 def test_cli_app_command_reports_a_missing_demo_model_in_one_line(monkeypatch, tmp_path, capsys):
     from artworkflow import cli
-    assert "artworkflow.app.commands" in cli.FEATURE_COMMANDS
     monkeypatch.setattr(S, "DEMO_MODEL", tmp_path / "demo-model")
     with pytest.raises(SystemExit) as e:
         cli.main(["app", "--help"])

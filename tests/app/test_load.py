@@ -19,7 +19,7 @@ from gradio_client import Client, handle_file
 from PIL import Image
 
 from artworkflow.app import state as S
-from artworkflow.app.commands import launch
+from artworkflow.app.launch import launch
 from artworkflow.pipeline import WorkflowPipeline
 
 pytestmark = pytest.mark.filterwarnings("ignore:.*no_silent_downcasting:Warning",

@@ -27,10 +27,10 @@ def test_help_of_every_command(cmd, capsys):
 
 
 def test_console_entry_points_import():
-    for mod in ("artworkflow.cli", "artworkflow.train"):
-        r = subprocess.run([sys.executable, "-m", mod, "--help"], capture_output=True, text=True, timeout=120)
+    for argv in (["artworkflow"], ["artworkflow.cli"], ["artworkflow", "train"]):
+        r = subprocess.run([sys.executable, "-m", *argv, "--help"], capture_output=True, text=True, timeout=120)
         assert r.returncode == 0, r.stderr
-        assert "usage:" in r.stdout
+        assert r.stdout.startswith(f"usage: artworkflow {' '.join(argv[1:])}".rstrip() + " [-h]"), r.stdout
 
 
 def test_train_dry_run_resolves_config(toy_data, tmp_path, capsys):

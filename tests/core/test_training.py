@@ -148,7 +148,7 @@ def test_two_process_data_parallel_equals_single(toy_data, tmp_path):
     (tmp_path / "cfg.yaml").write_text("train:\n  adam_eps: 1.0\n  loss: {mode_seeking: 0.0}\n")
     torchrun = Path(sys.executable).with_name("torchrun")
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    subprocess.run([str(torchrun), "--nproc_per_node=2", "--master_port=29531", "-m", "artworkflow.train",
+    subprocess.run([str(torchrun), "--nproc_per_node=2", "--master_port=29531", "-m", "artworkflow", "train",
                     "--data", str(toy_data), "--out", str(tmp_path / "two"), "--preset", "tiny",
                     "--max-steps", "4", "--batch-size", "4", "--quiet", "--device", "cpu",
                     "--config", str(tmp_path / "cfg.yaml")],

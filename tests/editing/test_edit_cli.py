@@ -4,29 +4,20 @@ import shutil
 import pytest
 import torch
 
-from artworkflow import cli
+from artworkflow.cli import main
 from artworkflow.data.images import save_image
 from artworkflow.precision import resolve_amp
 from artworkflow.workflow import Workflow
 
-MODULE = "artworkflow.editing.commands"
 
-
-@pytest.fixture
-def main(monkeypatch):
-    if MODULE not in cli.FEATURE_COMMANDS:
-        monkeypatch.setattr(cli, "FEATURE_COMMANDS", [*cli.FEATURE_COMMANDS, MODULE])
-    return cli.main
-
-
-def test_edit_help(main, capsys):
+def test_edit_help(capsys):
     with pytest.raises(SystemExit) as e:
         main(["edit", "--help"])
     assert e.value.code == 0
     assert "--resample" in capsys.readouterr().out
 
 
-def test_edit_writes_stages_metrics_and_page(main, tiny_run, test_items, tmp_path, capsys):
+def test_edit_writes_stages_metrics_and_page(tiny_run, test_items, tmp_path, capsys):
     art, sketch = tmp_path / "art.png", tmp_path / "sketch.png"
     save_image(test_items[0][-1], art)
     save_image(test_items[1][0], sketch)
@@ -47,14 +38,14 @@ def test_edit_writes_stages_metrics_and_page(main, tiny_run, test_items, tmp_pat
     assert "l1" in capsys.readouterr().out
 
 
-def test_edit_reports_a_bad_stage(main, tiny_run, test_items, tmp_path, capsys):
+def test_edit_reports_a_bad_stage(tiny_run, test_items, tmp_path, capsys):
     art = save_image(test_items[0][-1], tmp_path / "art.png")
     code = main(["edit", "--model", str(tiny_run), "--input", str(art), "--out", str(tmp_path / "o"),
                  "--perceptual", "none", "--resample", "nosuchstage"])
     assert code == 2 and "nosuchstage" in capsys.readouterr().err
 
 
-def test_train_regularizer_cli_saves_into_the_run(main, tiny_run, tmp_path):
+def test_train_regularizer_cli_saves_into_the_run(tiny_run, tmp_path):
     run = tmp_path / "run"
     shutil.copytree(tiny_run / "model", run / "model")
     shutil.copy(tiny_run / "run.json", run / "run.json")

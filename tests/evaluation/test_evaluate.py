@@ -4,7 +4,8 @@ import re
 import pytest
 import torch
 
-from artworkflow.cli import VARIANT_NAMES, main
+from artworkflow.cli import main
+from artworkflow.cli.evaluate import VARIANT_NAMES
 from artworkflow.editing.reconstruct import reconstruct
 from artworkflow.evaluate import VARIANTS, resample_random_stage, stage_preservation
 from artworkflow.workflow import Workflow

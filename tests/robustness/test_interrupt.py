@@ -71,7 +71,7 @@ def uninterrupted(toy_data, config, tmp_path_factory) -> tuple[dict[str, torch.T
     """The saved model (with tiny's weight average, the averaged weights) and the last checkpoint's
     training weights of a run that was never interrupted."""
     run = tmp_path_factory.mktemp("interrupt") / "run"
-    subprocess.run([sys.executable, "-m", "artworkflow.train", *train_args(toy_data, run, config)],
+    subprocess.run([sys.executable, "-m", "artworkflow", "train", *train_args(toy_data, run, config)],
                    check=True, env=ENV, timeout=120, capture_output=True)
     return weights(run / "model"), weights(latest_checkpoint(run) / "model")
 
@@ -109,7 +109,7 @@ def test_kill_leaves_a_loadable_checkpoint_and_resume_is_exact(point, toy_data, 
     kill_at(point, toy_data, run, config, tmp_path)
     assert_loadable(run, KILL_POINTS[point][-1])
 
-    subprocess.run([sys.executable, "-m", "artworkflow.train", *train_args(toy_data, run, config), "--resume"],
+    subprocess.run([sys.executable, "-m", "artworkflow", "train", *train_args(toy_data, run, config), "--resume"],
                    check=True, env=ENV, timeout=120, capture_output=True)
     assert_loadable(run, STEPS)
     assert not list((run / "checkpoints").glob(".*")), "temporary checkpoint folders left behind"

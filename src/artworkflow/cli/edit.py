@@ -10,10 +10,10 @@ import warnings
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ..cli import command, device, number, precision
 from ..config import AT_LEAST_ONE, COUNT, NON_NEGATIVE, POSITIVE, SEED, Range
 from ..errors import ConfigError
 from ..report.page import Figure, Section, write_page
+from .base import command, device, number, precision
 
 if TYPE_CHECKING:
     from ..nn.vgg import PerceptualLoss
@@ -71,7 +71,7 @@ def _checked_edit(wf: Workflow, kind: str, stage: str, value: Any) -> tuple[str,
     """Check an edit's stage and read its image before anything is written, so a bad edit leaves the
     output folder as it was."""
     from ..data.images import load_image
-    from .regularizer import generation_index
+    from ..editing.regularizer import generation_index
     if kind == "resample":
         generation_index(wf, stage)
         return stage, value
@@ -79,7 +79,7 @@ def _checked_edit(wf: Workflow, kind: str, stage: str, value: Any) -> tuple[str,
 
 
 def _perceptual(kind: str | None, weights: str | None, device: str) -> PerceptualLoss | None:
-    from .perceptual import default_perceptual, load_perceptual
+    from ..editing.perceptual import default_perceptual, load_perceptual
     if kind is None:
         return default_perceptual(weights, device)
     return load_perceptual(kind, weights, device)
@@ -120,10 +120,10 @@ def _edit(a: argparse.Namespace) -> None:
     import torch
 
     from ..data.images import load_image, make_grid, save_image
+    from ..editing.regularization import UntrainedRegularizerWarning, untrained_note
+    from ..editing.session import EditSession
     from ..outputs import OutputFolder
     from ..workflow import Workflow
-    from .regularization import UntrainedRegularizerWarning, untrained_note
-    from .session import EditSession
 
     edits = []
     for kind, value in a.edits or []:
@@ -188,10 +188,10 @@ def _recorded_data(model: str, model_dir: Path) -> str:
 @command("train-regularizer")
 def _train_regularizer(a: argparse.Namespace) -> None:
     from ..data.dataset import StageDataset
+    from ..editing.regularizer import generation_index, train_regularizer
     from ..outputs import writing
     from ..workflow import (WEIGHTS_FILE, Discriminators, Workflow, check_same_workflow, refuse_bundled,
                             replace_weights, resolve_model_dir)
-    from .regularizer import generation_index, train_regularizer
 
     model_dir = resolve_model_dir(a.model)
     refuse_bundled(model_dir, "--model")

@@ -1,0 +1,89 @@
+"""What every command shares: the parser whose usage errors are one line, the ranged option types and
+the registry of command handlers."""
+from __future__ import annotations
+
+import argparse
+from typing import Callable
+
+from ..config import Range
+from ..errors import ArtworkflowError
+
+COMMANDS: dict[str, Callable[[argparse.Namespace], int | None]] = {}
+
+
+class _Help(argparse.HelpFormatter):
+    """Every option's help ends with its default, unless the help already says it."""
+
+    def _get_help_string(self, action: argparse.Action) -> str | None:
+        text = action.help
+        unset = action.default is None or action.default is False or action.default == argparse.SUPPRESS
+        if text and action.option_strings and "default" not in text.lower() and not unset:
+            text += " (default: %(default)s)"
+        return text
+
+
+class Parser(argparse.ArgumentParser):
+    """An argument parser whose usage errors are one line, like every other refusal."""
+
+    def __init__(self, *args, **kwargs) -> None:
+        kwargs.setdefault("formatter_class", _Help)
+        super().__init__(*args, **kwargs)
+
+    def error(self, message: str):
+        self.exit(2, f"error: {self.prog}: {message}; see '{self.prog} --help'\n")
+
+
+def number(allowed: Range) -> Callable[[str], int | float]:
+    """An argparse type for a numeric option: refused in one line outside ``allowed``."""
+    def parse(text: str) -> int | float:
+        try:
+            value = int(text) if allowed.integer else float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"'{text}' is not {allowed}") from None
+        if not allowed.admits(value):
+            raise argparse.ArgumentTypeError(f"{text} is out of range; use {allowed}")
+        return value
+    return parse
+
+
+def device(text: str) -> str:
+    """An argparse type for --device: a device this machine has."""
+    if text == "cpu":
+        return text
+    import torch
+    try:
+        dev = torch.device(text)
+    except (RuntimeError, ValueError):
+        raise argparse.ArgumentTypeError(f"'{text}' is not a device; use cpu, cuda or cuda:N") from None
+    if dev.type == "cuda":
+        count = torch.cuda.device_count() if torch.cuda.is_available() else 0
+        if count == 0:
+            raise argparse.ArgumentTypeError(f"{text}: CUDA is not available on this machine; use --device cpu")
+        if dev.index is not None and dev.index >= count:
+            raise argparse.ArgumentTypeError(f"{text}: this machine has {count} CUDA device(s), cuda:0 to "
+                                             f"cuda:{count - 1}")
+    elif dev.type != "cpu":
+        raise argparse.ArgumentTypeError(f"'{text}' is not supported; use cpu, cuda or cuda:N")
+    return text
+
+
+def precision(text: str) -> str:
+    """An argparse type for --amp: 'float32' is another name for 'none' (no autocast)."""
+    return "none" if text == "float32" else text
+
+
+def command(name: str) -> Callable:
+    """Register the decorated function as the handler of command ``name``."""
+    def deco(fn):
+        COMMANDS[name] = fn
+        return fn
+    return deco
+
+
+def error_text(err: ArtworkflowError) -> str:
+    """The error's own message: a DataLoader worker re-raises it with the worker's traceback in front,
+    whose last line is the original ``module.Class: message``."""
+    text = str(err)
+    if "\nOriginal Traceback" in text:
+        text = text.rstrip().splitlines()[-1].partition(": ")[2]
+    return text
