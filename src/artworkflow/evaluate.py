@@ -40,15 +40,8 @@ from .metrics.diversity import pixel_l1, stage_diversity, true_alternative_cover
 from .metrics.swd import sliced_wasserstein, swd_descriptors
 from .outputs import OutputFolder
 from .workflow import Workflow, check_same_workflow, read_model_config, resolve_model_dir
+from .variants import VARIANTS
 
-VARIANTS: dict[str, tuple[str, str | float]] = {
-    "none": ("none", "none"),
-    "z": ("z", "none"),
-    "adain": ("adain", "none"),
-    "adain_w1e-3": ("adain", 1e-3),
-    "adain_w1e-2": ("adain", 1e-2),
-    "adain_lr": ("adain", "learned"),
-}
 COMPARISONS = (("adain_lr", "adain"), ("adain_lr", "none"), ("adain", "z"))
 """The pairs the paper argues about: the learned regulariser against w = 0 and against no optimisation,
 and AdaIN optimisation against z optimisation."""

@@ -5,14 +5,24 @@ import pytest
 import torch
 
 from artworkflow.cli import main
-from artworkflow.cli.evaluate import VARIANT_NAMES
 from artworkflow.editing.reconstruct import reconstruct
 from artworkflow.evaluate import VARIANTS, resample_random_stage, stage_preservation
 from artworkflow.workflow import Workflow
 
 
-def test_variant_names_match():
-    assert tuple(VARIANTS) == VARIANT_NAMES
+def test_the_command_line_offers_exactly_the_evaluated_variants():
+    from artworkflow.cli.entry import build_parser
+    evaluate_parser = build_parser()._subparsers._group_actions[0].choices["evaluate"]
+    (variants,) = [a for a in evaluate_parser._actions if a.dest == "variants"]
+    assert variants.choices == list(VARIANTS) and len(VARIANTS) == 6
+
+
+@pytest.mark.parametrize("command", ["edit", "train-regularizer", "evaluate"])
+def test_every_optimising_command_has_one_perceptual_convention(command):
+    from artworkflow.cli.entry import build_parser
+    sub = build_parser()._subparsers._group_actions[0].choices[command]
+    (flag,) = [a for a in sub._actions if a.dest == "perceptual"]
+    assert flag.choices == ["auto", "vgg16", "none"] and flag.default == "auto"
 
 
 def test_evaluate_end_to_end(tiny_run, toy_data, tmp_path):

@@ -72,6 +72,25 @@ def precision(text: str) -> str:
     return "none" if text == "float32" else text
 
 
+def add_perceptual_args(parser: argparse.ArgumentParser) -> None:
+    """The one convention of every command that optimises AdaIN vectors."""
+    parser.add_argument("--perceptual", choices=["auto", "vgg16", "none"], default="auto",
+                        help="perceptual term of the optimisation; auto (default): VGG16 when its weights are "
+                        "found, else none")
+    parser.add_argument("--vgg-weights", help="path to vgg16-397923af.pth (default: $ARTWORKFLOW_VGG16, "
+                        "torch hub cache)")
+
+
+def perceptual_from_args(a: argparse.Namespace):
+    """The perceptual loss that --perceptual and --vgg-weights ask for (None: no perceptual term)."""
+    from ..editing.perceptual import default_perceptual, load_perceptual
+    if a.perceptual == "none":
+        return None
+    if a.perceptual == "auto":
+        return default_perceptual(a.vgg_weights, a.device)
+    return load_perceptual(a.perceptual, a.vgg_weights, a.device)
+
+
 def command(name: str) -> Callable:
     """Register the decorated function as the handler of command ``name``."""
     def deco(fn):

@@ -13,10 +13,9 @@ from typing import TYPE_CHECKING, Any
 from ..config import AT_LEAST_ONE, COUNT, NON_NEGATIVE, POSITIVE, SEED, Range
 from ..errors import ConfigError
 from ..report.page import Figure, Section, write_page
-from .base import command, device, number, precision
+from .base import add_perceptual_args, command, device, number, perceptual_from_args, precision
 
 if TYPE_CHECKING:
-    from ..nn.vgg import PerceptualLoss
     from ..workflow import Workflow
 
 REGULARIZATION_HELP = "none, learned (train it with train-regularizer) or a fixed weight decay such as 1e-3"
@@ -78,13 +77,6 @@ def _checked_edit(wf: Workflow, kind: str, stage: str, value: Any) -> tuple[str,
     return stage, load_image(value, wf.spec.channels[wf.stage_index(stage)])
 
 
-def _perceptual(kind: str | None, weights: str | None, device: str) -> PerceptualLoss | None:
-    from ..editing.perceptual import default_perceptual, load_perceptual
-    if kind is None:
-        return default_perceptual(weights, device)
-    return load_perceptual(kind, weights, device)
-
-
 def _page(out: Path, title: str, sections: list[tuple[str, str]], metrics: dict[str, Any]) -> None:
     table = {k: v for k, v in metrics.items() if not isinstance(v, (list, dict))}
     write_page(out / "index.html", title, [Section(table=table)] + [Section(cap, figures=[Figure(f)])
@@ -133,7 +125,7 @@ def _edit(a: argparse.Namespace) -> None:
     names = wf.spec.names
     artwork = load_image(a.input, wf.spec.channels[-1])
     edits = [(kind, _checked_edit(wf, kind, stage, value)) for kind, (stage, value) in edits]
-    perceptual = None if a.method == "none" else _perceptual(a.perceptual, a.vgg_weights, a.device)
+    perceptual = None if a.method == "none" else perceptual_from_args(a)
     folder = OutputFolder(a.out, a.overwrite)
     folder.check(_edit_files(names, len(edits)))
     note = untrained_note(wf, a.model) if a.regularization == "learned" and a.method != "none" else None
@@ -201,7 +193,7 @@ def _train_regularizer(a: argparse.Namespace) -> None:
     stage = generation_index(wf, a.stage)
     ds = StageDataset(data, "train", resolution=wf.model_config.resolution, train=False)
     check_same_workflow(ds.spec, data, wf.spec, a.model)
-    perceptual = _perceptual(a.perceptual, a.vgg_weights, a.device)
+    perceptual = perceptual_from_args(a)
     options = {"model": str(model_dir), "data": str(Path(data).resolve()), "stage": wf.spec.names[stage + 1],
                "samples": a.samples, "inner_steps": a.inner_steps, "updates": a.samples * a.inner_steps,
                "lr": a.lr, "lambda_gan": a.lambda_gan,
@@ -248,9 +240,7 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     e.add_argument("--regularization", default="none", type=_regularization, help=REGULARIZATION_HELP)
     e.add_argument("--steps", type=number(COUNT), default=150, help="optimisation steps per stage (paper: 150)")
     e.add_argument("--lr", type=number(POSITIVE), default=0.1, help="step size, > 0 (default and paper: 0.1)")
-    e.add_argument("--perceptual", choices=["vgg16", "none"],
-                   help="perceptual loss term (default: vgg16 when its weights are found, else none)")
-    e.add_argument("--vgg-weights", help="path to vgg16-397923af.pth (default: $ARTWORKFLOW_VGG16, torch hub cache)")
+    add_perceptual_args(e)
     e.add_argument("--amp", default="auto", type=precision, choices=["auto", "none", "bf16"],
                    metavar="{auto,float32,bf16}",
                    help="bf16 autocast; auto (default): bf16 where the CPU or GPU computes it natively, else "
@@ -277,9 +267,7 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
                    help="Adam step size of the regulariser (default: 1e-3)")
     r.add_argument("--lambda-gan", type=number(NON_NEGATIVE), default=1.0, dest="lambda_gan",
                    help="weight of the critic's judgement of the edit (default: 1)")
-    r.add_argument("--perceptual", choices=["vgg16", "none"],
-                   help="perceptual loss term (default: vgg16 when its weights are found, else none)")
-    r.add_argument("--vgg-weights", help="path to vgg16-397923af.pth (default: $ARTWORKFLOW_VGG16, torch hub cache)")
+    add_perceptual_args(r)
     r.add_argument("--seed", type=number(SEED), default=0, help="seed of the sample order")
     r.add_argument("--device", type=device, default="cpu", help="cpu, cuda or cuda:N")
     r.add_argument("--dry-run", action="store_true", help="print the resolved options and stop")

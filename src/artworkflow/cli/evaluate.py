@@ -6,22 +6,15 @@ import sys
 from pathlib import Path
 
 from ..config import AT_LEAST_ONE, COUNT, SEED
-from .base import command, device, number, precision
-
-VARIANT_NAMES = ("none", "z", "adain", "adain_w1e-3", "adain_w1e-2", "adain_lr")
+from ..variants import VARIANTS
+from .base import add_perceptual_args, command, device, number, perceptual_from_args, precision
 
 
 @command("evaluate")
 def _evaluate(a: argparse.Namespace) -> None:
-    from ..editing.perceptual import default_perceptual, load_perceptual
     from ..evaluate import check_inputs, evaluate, optional_inception
     check_inputs(a.model, a.data, a.out, a.overwrite)
-    if a.perceptual == "none":
-        perceptual = None
-    elif a.perceptual == "vgg16":
-        perceptual = load_perceptual("vgg16", a.vgg_weights, a.device)
-    else:
-        perceptual = default_perceptual(a.vgg_weights, a.device)
+    perceptual = perceptual_from_args(a)
     notice = lambda text: print(text, file=sys.stderr)  # noqa: E731
     evaluate(a.model, a.data, a.out, variants=a.variants, steps=a.steps, trials=a.trials, limit=a.limit,
              reference_limit=a.reference_limit, perceptual=perceptual,
@@ -35,15 +28,13 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     ev.add_argument("--model", required=True, help="run folder or saved model folder")
     ev.add_argument("--data", required=True, help="dataset with test/ (artworks) and train/ (realism reference)")
     ev.add_argument("--out", required=True, help="output folder for results.md and results.json")
-    ev.add_argument("--variants", nargs="+", choices=list(VARIANT_NAMES), help="variants to run (default: all six)")
+    ev.add_argument("--variants", nargs="+", choices=list(VARIANTS), help="variants to run (default: all six)")
     ev.add_argument("--steps", type=number(COUNT), default=150, help="optimisation steps per stage (T)")
     ev.add_argument("--trials", type=number(AT_LEAST_ONE), default=5, help="edit trials per test image")
     ev.add_argument("--limit", type=number(AT_LEAST_ONE), help="use only the first N test images (default: all)")
     ev.add_argument("--reference-limit", type=number(AT_LEAST_ONE), default=2000,
                     help="real training images for realism")
-    ev.add_argument("--perceptual", choices=["auto", "vgg16", "none"], default="auto",
-                    help="perceptual term of the optimisation; auto: VGG16 when its weights are found")
-    ev.add_argument("--vgg-weights", help="path to vgg16-397923af.pth (default: $ARTWORKFLOW_VGG16, torch hub cache)")
+    add_perceptual_args(ev)
     ev.add_argument("--inception-weights", help="pt_inception-2015-12-05-6726825d.pth (pytorch-fid's release on "
                     "GitHub) for FID (default: $ARTWORKFLOW_INCEPTION, torch hub cache; without them SWD only)")
     ev.add_argument("--seed", type=number(SEED), default=0, help="seed of every random draw")
