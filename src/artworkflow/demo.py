@@ -22,7 +22,7 @@ from .report.workflow_files import write_gif, write_strip
 from .train import objectives as O
 from .train.checkpoint import RUN_FILE, latest_checkpoint, read_run_config
 from .train.loop import train
-from .workflow import Discriminators, Workflow
+from .workflow import Discriminators, Workflow, read_model_config
 
 CREATE_ITEM = "birthday-cake"
 EDIT_ITEM = "pensive-face"
@@ -149,7 +149,7 @@ def run_demo(out: str | Path = "runs/demo", minutes: float = 3.0, data: str | Pa
     data = Path(data) if data else default_data(out)
     model = Path(model)
     sections = []
-    if read_spec(data).names == Workflow.from_pretrained(model).spec.names:
+    if read_spec(data).names == read_model_config(model)[0].names:
         print(f"demo: creating and editing with the bundled model {model}")
         sections += [create_section(model, data, out / "create"), edit_section(model, data, out / "edit")]
     sections.append(train_section(data, out / "run", minutes))
