@@ -3,11 +3,17 @@ discriminators used in training. Stage indices are 0-based: generator i maps sta
 inference net i maps stage i+1 back to stage i."""
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
+
+try:
+    import fcntl
+except ImportError:  # Windows
+    fcntl = None
 
 import torch
 from safetensors import SafetensorError
@@ -165,19 +171,48 @@ class Discriminators(nn.Module):
         return d
 
 
-def replace_weights(module: nn.Module, file: Path) -> Path:
-    """Write a module's weights over ``file`` atomically (beside it, then renamed), leaving every other
-    file of its folder alone: a failed write keeps the old weights."""
-    tmp = file.with_name(f".{file.name}.{os.getpid()}.tmp")
-    try:
-        save_file(cpu_state(module), str(tmp))
-        with open(tmp, "rb") as fh:
-            os.fsync(fh.fileno())
-        os.replace(tmp, file)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
+def save_regularizer(workflow: Workflow, index: int, file: Path) -> Path:
+    """Write generation stage ``index``'s regulariser (θ and its sample count) into ``file``, keeping
+    everything else the file holds at that moment, so that regularisers of different stages trained at
+    the same time into one model all survive. The read-modify-write is serialised by a lock on the
+    folder; the write goes beside the file and is renamed over it, so a failed one keeps the old file."""
+    ours = cpu_state(workflow)
+    prefix = f"regularizers.{index}."
+    with _folder_lock(file.parent):
+        state = load_file(str(file))
+        for key, value in ours.items():
+            if key.startswith(prefix):
+                if key not in state or state[key].shape != value.shape:
+                    raise CheckpointError(f"{file}: changed into another model while the regulariser trained; "
+                                          "nothing was written: train it again on this model")
+                state[key] = value
+        steps = state["regularizer_steps"].clone()
+        steps[index] = ours["regularizer_steps"][index]
+        state["regularizer_steps"] = steps
+        tmp = file.with_name(f".{file.name}.{os.getpid()}.tmp")
+        try:
+            save_file(state, str(tmp))
+            with open(tmp, "rb") as fh:
+                os.fsync(fh.fileno())
+            os.replace(tmp, file)
+        finally:
+            if tmp.exists():
+                tmp.unlink()
     return file
+
+
+@contextlib.contextmanager
+def _folder_lock(directory: Path) -> Iterator[None]:
+    """An exclusive advisory lock on a folder (POSIX ``flock``; where there is none, no lock)."""
+    if fcntl is None:
+        yield
+        return
+    fd = os.open(directory, os.O_RDONLY)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)
 
 
 def refuse_bundled(directory: Path, option: str) -> None:

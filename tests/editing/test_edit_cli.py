@@ -56,3 +56,25 @@ def test_train_regularizer_cli_saves_into_the_run(tiny_run, tmp_path):
     assert int(wf.regularizer_steps[1]) == 1 and int(wf.regularizer_steps[0]) == 0
     assert not torch.equal(wf.regularizers[1].theta, torch.full_like(wf.regularizers[1].theta, 0.1))
     assert (run / "model" / "discriminators.safetensors").is_file() and (run / "regularizer.jsonl").is_file()
+
+
+def test_regularisers_of_two_stages_saved_in_either_order_both_survive(tiny_run, tmp_path):
+    """Two trainings of one model started together (each loaded it before the other saved) keep both."""
+    from artworkflow.workflow import WEIGHTS_FILE, save_regularizer
+
+    model = tmp_path / "model"
+    shutil.copytree(tiny_run / "model", model)
+    first, second = Workflow.from_pretrained(model), Workflow.from_pretrained(model)
+    for wf, i, value in ((first, 0, 0.3), (second, 1, 0.7)):
+        with torch.no_grad():
+            wf.regularizers[i].theta.fill_(value)
+        wf.regularizer_steps[i] += 5
+    save_regularizer(first, 0, model / WEIGHTS_FILE)
+    save_regularizer(second, 1, model / WEIGHTS_FILE)
+    both = Workflow.from_pretrained(model)
+    assert both.regularizer_steps.tolist() == [5, 5]
+    assert torch.all(both.regularizers[0].theta == 0.3) and torch.all(both.regularizers[1].theta == 0.7)
+    for key, value in Workflow.from_pretrained(tiny_run).state_dict().items():
+        if not key.startswith("regularizer"):
+            assert torch.equal(both.state_dict()[key], value), key
+    assert sorted(p.name for p in model.iterdir()) == sorted(p.name for p in (tiny_run / "model").iterdir())

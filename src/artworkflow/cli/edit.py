@@ -183,7 +183,7 @@ def _train_regularizer(a: argparse.Namespace) -> None:
     from ..editing.regularizer import generation_index, train_regularizer
     from ..outputs import writing
     from ..workflow import (WEIGHTS_FILE, Discriminators, Workflow, check_same_workflow, refuse_bundled,
-                            replace_weights, resolve_model_dir)
+                            resolve_model_dir, save_regularizer)
 
     model_dir = resolve_model_dir(a.model)
     refuse_bundled(model_dir, "--model")
@@ -210,7 +210,7 @@ def _train_regularizer(a: argparse.Namespace) -> None:
                                inner_steps=a.inner_steps, perceptual=perceptual, seed=a.seed,
                                accel=a.accel, progress=not a.quiet)
     with writing(model_dir / WEIGHTS_FILE, kept):
-        replace_weights(wf, model_dir / WEIGHTS_FILE)
+        save_regularizer(wf, report["generation_stage"], model_dir / WEIGHTS_FILE)
     log = model_dir.parent / "regularizer.jsonl"
     if (model_dir.parent / "run.json").is_file():
         with writing(log), open(log, "a") as fh:
@@ -251,8 +251,9 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
 
     r = sub.add_parser("train-regularizer", help="learn the weight decay of AdaIN optimisation for one stage",
                        description="Train the learned regulariser of one generation stage (supplement "
-                       "Algorithm 1) and save it into the model folder (model.safetensors, replaced "
-                       "atomically). Every sample runs --inner-steps optimisation steps of the AdaIN increment, "
+                       "Algorithm 1) and save it into the model folder (only that stage's regulariser in "
+                       "model.safetensors is replaced, atomically, so several stages can train at once into "
+                       "one model). Every sample runs --inner-steps optimisation steps of the AdaIN increment, "
                        "each followed by one update of the regulariser: the published schedule, 500 samples x "
                        "80 inner steps, is 40,000 updates.")
     r.add_argument("--model", required=True, help="run folder (or model folder with discriminators)")
