@@ -98,3 +98,18 @@ def test_critic_is_the_encoded_branch_restored_every_sample_and_others_drawn_eve
     assert all(s[2] == 4 for s in seen), "one other input per inner step"
     assert any(s[3] > 1 for s in seen), "the other inputs differ between inner steps"
     assert all(torch.equal(v, trained_enc[k]) for k, v in disc.encoded[i].state_dict().items())
+
+
+def test_saves_every_n_samples_but_leaves_the_last_save_to_the_caller(tiny_run, toy_data):
+    wf = Workflow.from_pretrained(tiny_run)
+    disc = Discriminators.from_pretrained(tiny_run)
+    ds = StageDataset(toy_data, "train", resolution=64, train=False)
+    saved: list[tuple[int, torch.Tensor]] = []
+    reg = wf.regularizers[-1]
+    train_regularizer(wf, disc, ds, wf.spec.names[-1], samples=5, inner_steps=2, lr=1e-2, progress=False,
+                      save=lambda: saved.append((int(wf.regularizer_steps[-1]), reg.theta.detach().clone())),
+                      save_every=2)
+    assert [n for n, _ in saved] == [2, 4]
+    assert not torch.equal(saved[0][1], saved[1][1]), "each save sees the regulariser as trained so far"
+    with pytest.raises(ConfigError, match="save_every"):
+        train_regularizer(wf, disc, ds, 1, samples=1, inner_steps=2, progress=False, save_every=0)

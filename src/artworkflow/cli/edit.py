@@ -198,7 +198,7 @@ def _train_regularizer(a: argparse.Namespace) -> None:
                "samples": a.samples, "inner_steps": a.inner_steps, "updates": a.samples * a.inner_steps,
                "lr": a.lr, "lambda_gan": a.lambda_gan,
                "perceptual": "vgg16" if perceptual is not None else "none", "seed": a.seed,
-               "accel": a.accel}
+               "accel": a.accel, "save_every": a.save_every}
     if a.dry_run:
         print(json.dumps(options, indent=2))
         return
@@ -206,11 +206,14 @@ def _train_regularizer(a: argparse.Namespace) -> None:
     with writing(model_dir, kept):  # before hours of training: can the result be saved there?
         (model_dir / f".write-test-{os.getpid()}").touch()
         (model_dir / f".write-test-{os.getpid()}").unlink()
+    def save() -> None:
+        with writing(model_dir / WEIGHTS_FILE, kept):
+            save_regularizer(wf, stage, model_dir / WEIGHTS_FILE)
+
     report = train_regularizer(wf, disc, ds, stage + 1, a.samples, lr=a.lr, lambda_gan=a.lambda_gan,
                                inner_steps=a.inner_steps, perceptual=perceptual, seed=a.seed,
-                               accel=a.accel, progress=not a.quiet)
-    with writing(model_dir / WEIGHTS_FILE, kept):
-        save_regularizer(wf, report["generation_stage"], model_dir / WEIGHTS_FILE)
+                               accel=a.accel, progress=not a.quiet, save=save, save_every=a.save_every)
+    save()
     log = model_dir.parent / "regularizer.jsonl"
     if (model_dir.parent / "run.json").is_file():
         with writing(log), open(log, "a") as fh:
@@ -270,6 +273,9 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
                    help="weight of the critic's judgement of the edit (default: 1)")
     add_perceptual_args(r)
     r.add_argument("--seed", type=number(SEED), default=0, help="seed of the sample order")
+    r.add_argument("--save-every", type=number(AT_LEAST_ONE), default=50, dest="save_every",
+                   help="save the regulariser into the model every N samples, so that an interrupted run "
+                   "keeps them; running the command again trains --samples more from there (default: 50)")
     r.add_argument("--device", type=device, default="cpu", help="cpu, cuda or cuda:N")
     r.add_argument("--dry-run", action="store_true", help="print the resolved options and stop")
     r.add_argument("--quiet", action="store_true", help="no progress bar")

@@ -65,9 +65,11 @@ def train_regularizer(workflow: Workflow, discriminators: Discriminators, datase
                       stage: int | str, samples: int = 500, *, lr: float = 1e-3, weight_decay: float = 1e-8,
                       lambda_gan: float = 1.0, inner_steps: int = 80, inner_lr: float = 0.1,
                       perceptual: PerceptualLoss | None = None, lambda_p: float = LAMBDA_P, d_lr: float = 2e-4,
-                      seed: int = 0, accel: bool = True, progress: bool = True) -> dict[str, Any]:
+                      seed: int = 0, accel: bool = True, progress: bool = True,
+                      save: Callable[[], Any] | None = None, save_every: int = 50) -> dict[str, Any]:
     """Train the regulariser of the generator producing image stage ``stage`` on ``samples`` samples
     of ``inner_steps`` updates of θ each, in place; ``workflow.regularizer_steps`` counts the samples.
+    ``save`` is called every ``save_every`` samples, so that an interrupted run keeps most of its work.
     The reconstructions and the edits render through the same frozen float32 networks as editing's
     (``edit_networks``); the critic trains as in training (accelerated unless ``accel`` is False).
     Returns the last losses and a summary of the learned weights."""
@@ -76,6 +78,8 @@ def train_regularizer(workflow: Workflow, discriminators: Discriminators, datase
                                  ("lambda_gan", lambda_gan, NON_NEGATIVE),
                                  ("weight_decay", weight_decay, NON_NEGATIVE)):
         check_range(name, value, allowed)
+    if save_every < 1:
+        raise ConfigError(f"save_every is {save_every}; it must be >= 1 (samples between saves)")
     if samples < 1 or inner_steps < 2:
         raise ConfigError("samples must be >= 1 and inner_steps >= 2 (the first update from δ = 0 cannot "
                           "depend on the regulariser)")
@@ -103,7 +107,7 @@ def train_regularizer(workflow: Workflow, discriminators: Discriminators, datase
     t0 = time.perf_counter()
     reg.requires_grad_(True)
     try:
-        for _ in range(samples):
+        for n in range(1, samples + 1):
             a = int(torch.randint(len(dataset), (1,), generator=rng))
             x, target = _pair(dataset, i, a, device)
             disc.load_state_dict(trained_disc)
@@ -111,6 +115,8 @@ def train_regularizer(workflow: Workflow, discriminators: Discriminators, datase
             logs = _one_sample(g, enc, reg, critic, opt, opt_d, x, target, lambda: other(a),
                                inner_steps, inner_lr, lambda_gan, nets.perceptual, lambda_p)
             workflow.regularizer_steps[i] += 1
+            if save is not None and n % save_every == 0 and n < samples:
+                save()
             if bar is not None:
                 bar.set_postfix_str(" ".join(f"{k}={v:.3f}" for k, v in logs.items()), refresh=False)
                 bar.update(1)
