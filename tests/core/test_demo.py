@@ -18,3 +18,14 @@ def test_demo_page_shows_create_edit_then_training(tmp_path):
     missing = [t for t in targets if not (page.parent / t).is_file()]
     assert not missing
     assert re.search(r"final-stage ℓ1 [0-9.]+ → [0-9.]+", text)
+
+
+def test_the_bundled_model_is_small_and_its_regularisers_are_trained():
+    """The demo model ships inside the package: under 15 MB, and its learned regularisers trained
+    (the editing section of the demo uses them)."""
+    from artworkflow.data.sample import DEMO_MODEL
+    from artworkflow.workflow import Workflow
+
+    assert sum(f.stat().st_size for f in DEMO_MODEL.iterdir()) < 15_000_000
+    wf = Workflow.from_pretrained(DEMO_MODEL)
+    assert all(int(n) > 0 for n in wf.regularizer_steps)
