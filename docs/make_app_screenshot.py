@@ -15,6 +15,7 @@ import tempfile
 from pathlib import Path
 
 from artworkflow.app.launch import launch
+from artworkflow.data.layout import image_path
 from artworkflow.data.sample import bundled_sample_path
 
 ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking"]
@@ -32,9 +33,7 @@ def screenshot(out: Path, item: str, steps: int, seed: int) -> None:
     chromium = shutil.which("chromium")
     if chromium is None:
         raise SystemExit("Chromium not found: apt-get install -y chromium")
-    artwork = bundled_sample_path() / "test" / "shaded" / f"{item}.png"
-    if not artwork.is_file():
-        artwork = bundled_sample_path() / "train" / "shaded" / f"{item}.png"
+    artwork = image_path(bundled_sample_path(), "test", "shaded", item)
     with tempfile.TemporaryDirectory() as tmp:
         demo, url = launch(port=_free_port(), block=False, quiet=True, output_dir=tmp)
         try:
@@ -66,7 +65,7 @@ def screenshot(out: Path, item: str, steps: int, seed: int) -> None:
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--out", type=Path, default=Path("docs/app.png"))
-    p.add_argument("--item", default="billed-cap", help="a bundled sample's id (default: billed-cap)")
+    p.add_argument("--item", default="billed-cap", help="a bundled test sample's id (default: billed-cap)")
     p.add_argument("--steps", type=int, default=50, help="optimisation steps per stage (default: 50)")
     p.add_argument("--seed", type=int, default=1, help="seed of the flat stage's re-sample (default: 1)")
     a = p.parse_args()

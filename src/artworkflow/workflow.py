@@ -176,18 +176,16 @@ def save_regularizer(workflow: Workflow, index: int, file: Path) -> Path:
     everything else the file holds at that moment, so that regularisers of different stages trained at
     the same time into one model all survive. The read-modify-write is serialised by a lock on the
     folder; the write goes beside the file and is renamed over it, so a failed one keeps the old file."""
-    ours = cpu_state(workflow)
-    prefix = f"regularizers.{index}."
+    ours = {f"regularizers.{index}.{k}": v for k, v in cpu_state(workflow.regularizers[index]).items()}
     with _folder_lock(file.parent):
         state = load_file(str(file))
         for key, value in ours.items():
-            if key.startswith(prefix):
-                if key not in state or state[key].shape != value.shape:
-                    raise CheckpointError(f"{file}: changed into another model while the regulariser trained; "
-                                          "nothing was written: train it again on this model")
-                state[key] = value
+            if key not in state or state[key].shape != value.shape:
+                raise CheckpointError(f"{file}: changed into another model while the regulariser trained; "
+                                      "nothing was written: train it again on this model")
+            state[key] = value
         steps = state["regularizer_steps"].clone()
-        steps[index] = ours["regularizer_steps"][index]
+        steps[index] = workflow.regularizer_steps[index].cpu()
         state["regularizer_steps"] = steps
         tmp = file.with_name(f".{file.name}.{os.getpid()}.tmp")
         try:
