@@ -16,7 +16,11 @@ _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 SEED_MAX = 2**32 - 1
 """Seeds run from 0 to SEED_MAX: every stream derived from one (seed · 7919 + epoch, seed · 1000 + k)
 stays within the 64 bits a torch generator takes."""
-STAGE_KEYS = ("name", "channels")
+STAGE_KEYS = ("name", "channels", "kind")
+STAGE_KINDS = ("line", "region", "smooth")
+"""How a stage is rendered at the artwork's own size (``fullsize``): ``line`` is the line art whose edges
+every later stage keeps, ``region`` a stage of flat colour per region (flat, rough colour), ``smooth`` a
+stage that adds smooth change such as light and shadow."""
 WORKFLOW_KEYS = ("name", "stages")
 
 
@@ -79,6 +83,18 @@ def _check_fields(obj: Any, where: str, ranges: dict[str, Range]) -> None:
 class StageSpec:
     name: str
     channels: int
+    kind: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.kind is not None and self.kind not in STAGE_KINDS:
+            raise ConfigError(f"stage '{self.name}': kind is {self.kind!r}; use one of {', '.join(STAGE_KINDS)} "
+                              "or leave it out")
+
+
+def default_kinds(n_stages: int) -> list[str]:
+    """The kinds of a workflow that names none (models and data older than the key): line art, then
+    flat regions, then smooth stages."""
+    return ["line", "region", *["smooth"] * (n_stages - 2)]
 
 
 @dataclass(frozen=True)
@@ -115,8 +131,20 @@ class WorkflowSpec:
     def names(self) -> list[str]:
         return [s.name for s in self.stages]
 
+    @property
+    def kinds(self) -> list[str]:
+        """Each stage's kind (``STAGE_KINDS``): as declared, else ``default_kinds``'s."""
+        default = default_kinds(self.n_stages)
+        return [s.kind or d for s, d in zip(self.stages, default)]
+
+    def same_stages(self, other: "WorkflowSpec") -> bool:
+        """Whether two workflows have the same stages to train on: names and channels (kinds only say
+        how a stage is rendered at full size)."""
+        return [(s.name, s.channels) for s in self.stages] == [(s.name, s.channels) for s in other.stages]
+
     def to_dict(self) -> dict[str, Any]:
-        return {"name": self.name, "stages": [dataclasses.asdict(s) for s in self.stages]}
+        return {"name": self.name, "stages": [{k: v for k, v in dataclasses.asdict(s).items() if v is not None}
+                                              for s in self.stages]}
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> "WorkflowSpec":
@@ -135,7 +163,7 @@ class WorkflowSpec:
             channels = s.get("channels", 3)
             if not isinstance(channels, int) or isinstance(channels, bool):
                 raise ConfigError(f"stage '{s['name']}': channels is {channels!r}; use 1 (grey) or 3 (RGB)")
-            out.append(StageSpec(str(s["name"]), channels))
+            out.append(StageSpec(str(s["name"]), channels, s.get("kind")))
         return cls(str(d.get("name", "workflow")), tuple(out))
 
 

@@ -229,7 +229,7 @@ def _stage_list(spec: WorkflowSpec) -> str:
 def check_same_workflow(data_spec: WorkflowSpec, data: str | os.PathLike, model_spec: WorkflowSpec,
                         model: str | os.PathLike) -> None:
     """Refuse data of another workflow than the model's, with both stage lists side by side."""
-    if data_spec.to_dict()["stages"] != model_spec.to_dict()["stages"]:
+    if not data_spec.same_stages(model_spec):
         raise ConfigError(f"{data}: dataset stages {_stage_list(data_spec)} but model {model} has stages "
                           f"{_stage_list(model_spec)}; pass the dataset the model was trained on (its run.json "
                           "names it) or a model trained on this dataset")

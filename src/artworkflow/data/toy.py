@@ -13,7 +13,7 @@ import numpy as np
 from PIL import Image
 from scipy import ndimage
 
-from ..config import StageSpec, WorkflowSpec
+from ..config import StageSpec, WorkflowSpec, default_kinds
 from ..errors import ConfigError, DatasetError
 from ..outputs import writing
 from .images import save_image
@@ -52,7 +52,8 @@ def toy_spec(stages: int = 3) -> WorkflowSpec:
     if not 2 <= stages <= len(STAGE_NAMES):
         raise ConfigError(f"the toy dataset has 2 to {len(STAGE_NAMES)} stages, got {stages}")
     return WorkflowSpec(f"toy-faces-{stages}",
-                        tuple(StageSpec(n, 1 if n == "sketch" else 3) for n in STAGE_NAMES[:stages]))
+                        tuple(StageSpec(n, 1 if n == "sketch" else 3, kind)
+                              for n, kind in zip(STAGE_NAMES[:stages], default_kinds(stages))))
 
 
 def _ellipse(x: np.ndarray, y: np.ndarray, e: tuple[float, float, float, float]) -> np.ndarray:

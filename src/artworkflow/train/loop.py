@@ -154,7 +154,7 @@ def _check_out(run: Path, resume: bool) -> None:
 def _resumed(ckpt: Path, spec: WorkflowSpec, data: str | Path, model: ModelConfig, cfg: TrainConfig) -> dict:
     """The run config of the checkpoint a resume starts from, checked against what this call asks for."""
     old = read_run_config(ckpt)
-    if old["workflow"] != spec.to_dict():
+    if not WorkflowSpec.from_dict(old["workflow"]).same_stages(spec):
         raise CheckpointError(f"{ckpt}: checkpoint of workflow {old['workflow']['name']} "
                               f"({[s['name'] for s in old['workflow']['stages']]}) does not match "
                               f"dataset {data} ({spec.names}); use a new --out folder")

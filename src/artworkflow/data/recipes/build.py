@@ -23,8 +23,10 @@ from .sketch import pencil_sketch
 from .superpixel import rough_colouring
 
 RECIPES: dict[str, WorkflowSpec] = {
-    "anime": WorkflowSpec("anime", (StageSpec("sketch", 1), StageSpec("rough", 3), StageSpec("final", 3))),
-    "face": WorkflowSpec("face", (StageSpec("sketch", 1), StageSpec("flat", 3), StageSpec("final", 3))),
+    "anime": WorkflowSpec("anime", (StageSpec("sketch", 1, "line"), StageSpec("rough", 3, "region"),
+                                    StageSpec("final", 3, "smooth"))),
+    "face": WorkflowSpec("face", (StageSpec("sketch", 1, "line"), StageSpec("flat", 3, "region"),
+                                  StageSpec("final", 3, "smooth"))),
 }
 _UNREADABLE = (OSError, ValueError, SyntaxError, Image.DecompressionBombError)
 

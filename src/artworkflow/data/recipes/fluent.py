@@ -43,6 +43,7 @@ PACKAGES: dict[str, tuple[str, str]] = {
 }
 SVG_STAGES = ("line", "flat", "shaded")
 CHANNELS = {"line": 1, "flat": 3, "shaded": 3, "render3d": 3}
+KINDS = {"line": "line", "flat": "region", "shaded": "smooth", "render3d": "smooth"}
 LICENSE_FILE = "LICENSE-fluent-emoji.txt"
 SKIN_TONE_SUFFIXES = ("-medium-light", "-medium-dark", "-light", "-medium", "-dark")
 SKIN_TONE_CODEPOINTS = frozenset(range(0x1F3FB, 0x1F400))
@@ -348,7 +349,7 @@ def build_fluent_emoji(out: str | os.PathLike, stages: int = 3, size: int = 128,
     usable, skipped, missing = sort_names(all_names, sets, chars, renders if stages == 4 else None)
     chosen = select(usable, categories, limit, test_fraction)
 
-    spec = WorkflowSpec("fluent-emoji", tuple(StageSpec(s, CHANNELS[s]) for s in stage_names))
+    spec = WorkflowSpec("fluent-emoji", tuple(StageSpec(s, CHANNELS[s], KINDS[s]) for s in stage_names))
     written: dict[str, list[str]] = {split: [] for split in SPLITS}
     failed = []
     with writing(out):
