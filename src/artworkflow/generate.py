@@ -5,15 +5,22 @@ import json
 import os
 from pathlib import Path
 
+from typing import Callable
+
 import torch
 
 from .config import SEED, check_range
 from .data.images import make_grid, save_image
+from .data.sample import DEMO_MODEL
 from .errors import ArtworkflowError, ConfigError
+from .fullsize.canvas import MAX_SIZE
 from .metrics.diversity import mean_pairwise, real_spread
 from .outputs import OutputFolder
 from .pipeline import WorkflowPipeline
 from .report.page import Figure, Section, write_page
+
+SIZES = ("full", "model")
+"""``--size``: stages at the input's own size, or at the model's resolution."""
 
 
 def _real_stage_spread(model: str | os.PathLike, stage: str, channels: int, resolution: int) -> float | None:
@@ -33,23 +40,37 @@ def _real_stage_spread(model: str | os.PathLike, stage: str, channels: int, reso
     return real_spread(torch.stack([ds[i][k] for i in range(min(len(ds), 32))]))
 
 
-def write_generation(model: str | os.PathLike, input_image: str | os.PathLike, out: str | os.PathLike,
-                     variations: int = 5, seed: int = 0, device: str = "cpu", overwrite: bool = False) -> Path:
-    """Write ``stage-<name>.png`` for every generated stage (each row one workflow in which only that
-    stage's latent changes), ``random.png`` (all latents random), an ``index.html`` showing them and
-    ``diversity.json``: per stage, the mean pairwise ℓ1 between its variations and, when the run's
-    data is at hand, that over the mean pairwise ℓ1 between different real items of the stage.
-    Files already in ``out`` are refused unless ``overwrite``; nothing is written if a step fails."""
+def random_seed(seed: int, k: int) -> int:
+    """The seed of the k-th (1-based) random workflow of ``random.png`` and ``workflow-<k>/``."""
+    return seed * 1000 + 499 + k
+
+
+def write_generation(model: str | os.PathLike | None, input_image: str | os.PathLike, out: str | os.PathLike,
+                     variations: int = 5, seed: int = 0, device: str = "cpu", overwrite: bool = False,
+                     size: str = "full", max_size: int = MAX_SIZE, notice: Callable[[str], None] | None = None
+                     ) -> Path:
+    """Write ``workflow-<k>/<stage>.png`` for the ``variations`` random workflows (every stage at the
+    input's own size, or the model's with ``size="model"``), ``stage-<name>.png`` for every generated
+    stage (each row one workflow in which only that stage's latent changes), ``random.png`` (the random
+    workflows at the model's size), an ``index.html`` showing them and ``diversity.json``: per stage,
+    the mean pairwise ℓ1 between its variations and, when the run's data is at hand, that over the mean
+    pairwise ℓ1 between different real items of the stage. ``model`` None is the bundled model. Files
+    already in ``out`` are refused unless ``overwrite``; nothing is written if a step fails."""
     if variations < 1:
         raise ConfigError(f"variations is {variations}; it must be an integer >= 1")
+    if size not in SIZES:
+        raise ConfigError(f"size is {size!r}; use one of {', '.join(SIZES)}")
     check_range("seed", seed, SEED)
+    model = DEMO_MODEL if model is None else model
     pipe = WorkflowPipeline.from_pretrained(model, device)
-    x1 = pipe.load(input_image, 0)
+    first = pipe.load_full(input_image, 0, max_size, notice)
+    x1 = pipe.prepare(first, 0)
     names = pipe.names
     folder = OutputFolder(out, overwrite)
     files = [(f"stage-{n}.png", f"variations of '{n}' (stage {i + 2}); earlier stages fixed")
              for i, n in enumerate(names[1:])] + [("random.png", "every stage re-sampled")]
-    folder.check([f for f, _ in files] + ["index.html", "diversity.json"])
+    workflows = [f"workflow-{k}/{n}.png" for k in range(1, variations + 1) for n in names]
+    folder.check([f for f, _ in files] + workflows + ["index.html", "diversity.json"])
     diversity = {}
     with folder as staging:
         for i in range(len(names) - 1):
@@ -59,9 +80,14 @@ def write_generation(model: str | os.PathLike, input_image: str | os.PathLike, o
             diversity[names[i + 1]] = {"l1_variations": spread, "l1_real": real,
                                        "l1_relative": None if not real else spread / real}
             save_image(make_grid(rows), staging / files[i][0])
-        rows = [[s[0].cpu() for s in pipe.sample(x1, seed=seed * 1000 + 500 + v)] for v in range(variations)]
+        rows = [[s[0].cpu() for s in pipe.sample(x1, seed=random_seed(seed, k))] for k in range(1, variations + 1)]
         save_image(make_grid(rows), staging / "random.png")
+        for k, row in enumerate(rows, 1):
+            for name, img in zip(names, pipe.render_full(first, row) if size == "full" else row):
+                save_image(img, staging / f"workflow-{k}" / f"{name}.png")
+        full = [Section(f"workflow {k}: {' → '.join(names)} at the input's size",
+                        figures=[Figure(f"workflow-{k}/{n}.png") for n in names]) for k in range(1, variations + 1)]
         write_page(staging / "index.html", f"Columns: {' → '.join(names)}",
-                   [Section(cap, figures=[Figure(f)]) for f, cap in files])
+                   full + [Section(cap, figures=[Figure(f)]) for f, cap in files])
         (staging / "diversity.json").write_text(json.dumps(diversity, indent=2))
     return Path(out)

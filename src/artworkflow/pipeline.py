@@ -11,6 +11,8 @@ from .accel import accelerate
 from .data.images import image_channels, load_image, resize
 from .errors import ConfigError
 from .editing.render import EditNetworks, edit_networks
+from .fullsize.canvas import MAX_SIZE, limit_size
+from .fullsize.render import render_stages
 from .nn.vgg import PerceptualLoss
 from .precision import resolve_amp
 from .workflow import Workflow
@@ -104,6 +106,24 @@ class WorkflowPipeline:
             zs[stage] = self.latents(1, seed * 1000 + 1 + v)[stage]
             out.append(self.generate(x1[:1], zs))
         return out
+
+    def load_full(self, path: str | os.PathLike, stage: int | str = 0, max_size: int = MAX_SIZE,
+                  notice=None) -> torch.Tensor:
+        """Read a stage image at its own size, (C, H, W) in [-1, 1], shrunk to ``max_size`` on its
+        longest side if larger (said through ``notice``)."""
+        i = self.workflow.stage_index(stage)
+        return limit_size(load_image(Path(path), self.workflow.spec.channels[i]), max_size, str(path), notice)
+
+    def render_full(self, first: torch.Tensor, stages: list[torch.Tensor]) -> list[torch.Tensor]:
+        """A workflow's model-size stages at the size of ``first``, the first stage at its own size
+        ((C, H, W)): region stages from the line art's regions, the others edge-aware (``fullsize``)."""
+        return render_stages(first, [s[0] if s.dim() == 4 else s for s in stages], self.workflow.spec.kinds)
+
+    @torch.no_grad()
+    def sample_full(self, first: torch.Tensor, seed: int = 0) -> list[torch.Tensor]:
+        """One random workflow from a first-stage image at its own size ((C, H, W) in [-1, 1]), every
+        stage at that size: the one call for full-size creation (``load_full`` reads the image)."""
+        return self.render_full(first, [s.cpu() for s in self.sample(self.prepare(first, 0), seed)])
 
     @torch.no_grad()
     def decompose(self, final: torch.Tensor) -> list[torch.Tensor]:

@@ -91,6 +91,15 @@ def perceptual_from_args(a: argparse.Namespace):
     return load_perceptual(a.perceptual, a.vgg_weights, a.device)
 
 
+def add_size_args(parser: argparse.ArgumentParser, whose: str) -> None:
+    """--size and --max-size, the same for every command that writes stage images."""
+    from ..fullsize.canvas import MAX_SIZE, SIZE_RANGE
+    parser.add_argument("--size", choices=["full", "model"], default="full",
+                        help=f"stage images at {whose} own size (full, default) or at the model's resolution")
+    parser.add_argument("--max-size", type=number(SIZE_RANGE), default=MAX_SIZE, dest="max_size",
+                        help="longest side of full-size images; a larger input is shrunk to it")
+
+
 def command(name: str) -> Callable:
     """Register the decorated function as the handler of command ``name``."""
     def deco(fn):

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 from ..config import AT_LEAST_ONE, COUNT, NON_NEGATIVE, POSITIVE, SEED, Range
 from ..errors import ConfigError
 from ..report.page import Figure, Section, write_page
-from .base import add_perceptual_args, command, device, number, perceptual_from_args, precision
+from .base import add_perceptual_args, add_size_args, command, device, number, perceptual_from_args, precision
 
 if TYPE_CHECKING:
     from ..workflow import Workflow
@@ -87,7 +87,17 @@ def _edit_files(names: list[str], n_edits: int) -> list[str]:
     """Every file ``edit`` writes, so that one already in the output folder is refused before any work."""
     rows = ["inferred", "before", "after", *(f"edit-{n}" for n in range(1, n_edits + 1))]
     return ["input.png", "workflow.gif", "metrics.json", "index.html", *(f"{r}.png" for r in rows),
-            *(f"{r}/{name}.png" for r in rows for name in names)]
+            *(f"{r}/{name}.png" for r in rows for name in names), *(f"stages/{name}.png" for name in names)]
+
+
+def _write_stages(session, names: list[str], size: str, out: Path) -> list[tuple[str, str]]:
+    """Every stage of the edited workflow as ``stages/<stage>.png``, at the artwork's size or the model's."""
+    from ..data.images import save_image
+    images = session.full_stages() if size == "full" else [s[0] for s in session.stages]
+    for name, img in zip(names, images):
+        save_image(img, out / "stages" / f"{name}.png")
+    h, w = images[-1].shape[-2:]
+    return [(f"stages/{name}.png", f"{name}, {w}×{h} px") for name in names]
 
 
 def _write_edits(session, edits: list, names: list[str], out: Path, sections: list[tuple[str, str]]) -> list[str]:
@@ -112,6 +122,7 @@ def _edit(a: argparse.Namespace) -> None:
     import torch
 
     from ..data.images import load_image, make_grid, save_image
+    from ..data.sample import DEMO_MODEL
     from ..editing.regularization import UntrainedRegularizerWarning, untrained_note
     from ..editing.session import EditSession
     from ..outputs import OutputFolder
@@ -121,14 +132,15 @@ def _edit(a: argparse.Namespace) -> None:
     for kind, value in a.edits or []:
         edits.append(("resample", _parse_resample(value)) if kind == "resample"
                      else ("stage-image", _parse_stage_image(value)))
-    wf = Workflow.from_pretrained(a.model, map_location=a.device)
+    model = DEMO_MODEL if a.model is None else a.model
+    wf = Workflow.from_pretrained(model, map_location=a.device)
     names = wf.spec.names
     artwork = load_image(a.input, wf.spec.channels[-1])
     edits = [(kind, _checked_edit(wf, kind, stage, value)) for kind, (stage, value) in edits]
     perceptual = None if a.method == "none" else perceptual_from_args(a)
     folder = OutputFolder(a.out, a.overwrite)
     folder.check(_edit_files(names, len(edits)))
-    note = untrained_note(wf, a.model) if a.regularization == "learned" and a.method != "none" else None
+    note = untrained_note(wf, model) if a.regularization == "learned" and a.method != "none" else None
     if note is not None:
         print(f"note: {note}", file=sys.stderr)
     t0 = time.perf_counter()
@@ -136,7 +148,8 @@ def _edit(a: argparse.Namespace) -> None:
         warnings.simplefilter("ignore", UntrainedRegularizerWarning)
         session = EditSession.from_artwork(wf, artwork, method=a.method, regularization=a.regularization,
                                            steps=a.steps, lr=a.lr, perceptual=perceptual, amp=a.amp,
-                                           accel=a.accel, progress=not a.quiet)
+                                           accel=a.accel, progress=not a.quiet, max_size=a.max_size,
+                                           notice=lambda text: print(f"note: {text}", file=sys.stderr))
     seconds = time.perf_counter() - t0
     rec = session.reconstruction
     with folder as out:
@@ -150,12 +163,13 @@ def _edit(a: argparse.Namespace) -> None:
                     ("after.png", f"regenerated after optimisation (method {a.method})")]
         applied = _write_edits(session, edits, names, out, sections)
         session.export_gif(out / "workflow.gif")
+        sections[:0] = _write_stages(session, names, a.size, out)
         sections.append(("workflow.gif", "the workflow, one frame per stage" + (" (after the edits)" if edits else "")))
-        metrics = {"model": str(a.model), "input": str(a.input), "stages": names, "method": a.method,
+        metrics = {"model": str(model), "input": str(a.input), "stages": names, "method": a.method,
                    "regularization": a.regularization, "steps": a.steps, "lr": a.lr,
                    "perceptual": "vgg16" if perceptual is not None else "none",
                    "amp": session.amp, "precision": "float32" if session.amp == "none" else session.amp,
-                   "accel": a.accel,
+                   "accel": a.accel, "size": a.size,
                    "l1_before": rec.l1_before, "l1_after": rec.l1_after,
                    "optimisation_seconds": round(seconds, 3), "edits": applied,
                    "device": str(wf.device), "torch_threads": torch.get_num_threads()}
@@ -229,9 +243,10 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
                        "regenerate it (paper §3.2), optionally apply edits, and write images, index.html and "
                        "metrics.json. STAGE is a stage name or index; --resample STAGE redraws that stage's "
                        "appearance (the first stage has none to redraw).")
-    e.add_argument("--model", required=True, help="run folder or saved model folder")
+    e.add_argument("--model", help="run folder or saved model folder (default: the bundled demo model)")
     e.add_argument("--input", required=True, help="the finished artwork (last stage)")
-    e.add_argument("--out", required=True, help="output folder")
+    e.add_argument("--out", required=True, help="output folder; stages/<stage>.png holds the edited workflow")
+    add_size_args(e, "the artwork's")
     e.add_argument("--overwrite", action="store_true", help="replace files an earlier command left in --out")
     e.add_argument("--resample", dest="edits", action=_EditAction, metavar="STAGE[:SEED]",
                    help="draw a new latent for STAGE and regenerate it and later stages (repeatable; default: "

@@ -3,28 +3,34 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 
 from ..config import AT_LEAST_ONE, SEED
-from .base import command, device, number
+from .base import add_size_args, command, device, number
 
 
 @command("generate")
 def _generate(a: argparse.Namespace) -> None:
     from ..generate import write_generation
+    notice = lambda text: print(f"note: {text}", file=sys.stderr)  # noqa: E731
     out = write_generation(a.model, a.input, a.out, variations=a.variations, seed=a.seed, device=a.device,
-                           overwrite=a.overwrite)
+                           overwrite=a.overwrite, size=a.size, max_size=a.max_size, notice=notice)
     for stage, d in json.loads((out / "diversity.json").read_text()).items():
         rel = f", {d['l1_relative']:.2f} of the spread between real items" if d["l1_relative"] is not None else ""
         print(f"diversity of '{stage}': mean pairwise l1 {d['l1_variations']:.4f} between variations{rel}")
-    print(f"wrote variations to {out} (open {out / 'index.html'})")
+    size = "the input's size" if a.size == "full" else "the model's size"
+    print(f"wrote {a.variations} workflows at {size} to {out / 'workflow-<k>'} and the variation grids "
+          f"(open {out / 'index.html'})")
 
 
 def add_parsers(sub: argparse._SubParsersAction) -> None:
     g = sub.add_parser("generate", help="sample variations at every stage from a first-stage image")
-    g.add_argument("--model", required=True, help="run folder or saved model folder")
+    g.add_argument("--model", help="run folder or saved model folder (default: the bundled demo model)")
     g.add_argument("--input", required=True, help="first-stage image, e.g. a sketch")
-    g.add_argument("--variations", type=number(AT_LEAST_ONE), default=5, help="rows per grid: workflows per stage")
+    g.add_argument("--variations", type=number(AT_LEAST_ONE), default=5,
+                   help="random workflows written as workflow-<k>/, and rows per grid")
     g.add_argument("--seed", type=number(SEED), default=0, help="the same seed gives the same images")
     g.add_argument("--out", required=True, help="output folder")
+    add_size_args(g, "the input's")
     g.add_argument("--overwrite", action="store_true", help="replace files an earlier command left in --out")
     g.add_argument("--device", type=device, default="cpu", help="cpu, cuda or cuda:N")

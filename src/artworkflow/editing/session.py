@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass, replace
+from dataclasses import field as dataclasses_field
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Mapping
 
 import torch
 from torch import Tensor
@@ -19,6 +20,8 @@ from torch import Tensor
 from ..config import COUNT, POSITIVE, check_range
 from ..data.images import load_image, resize
 from ..errors import ConfigError
+from ..fullsize.canvas import MAX_SIZE, limit_size
+from ..fullsize.edit import FullSizeEdit, fit_upload
 from ..nn.vgg import PerceptualLoss
 from ..report.workflow_files import FRAME_MS, write_gif, write_strip
 from ..workflow import Workflow
@@ -35,6 +38,8 @@ class _State:
     latents: tuple[Tensor, ...]
     decoders: tuple[Callable[[Tensor], Tensor], ...]
     label: str
+    uploads: Mapping[int, Tensor] = dataclasses_field(default_factory=dict)
+    """Stage images the user gave, at the artwork's size, that the current stages still follow."""
 
 
 class EditSession:
@@ -45,7 +50,8 @@ class EditSession:
 
     def __init__(self, workflow: Workflow, first: Tensor, adain: list[Tensor], latents: list[Tensor], *,
                  amp: str = "auto", accel: bool = True, networks: EditNetworks | None = None,
-                 reconstruction: Reconstruction | None = None, undo_depth: int = 100):
+                 reconstruction: Reconstruction | None = None, undo_depth: int = 100,
+                 artwork: Tensor | None = None):
         if len(adain) != workflow.n_stages - 1 or len(latents) != workflow.n_stages - 1:
             raise ValueError(f"need {workflow.n_stages - 1} AdaIN vectors and latents, got "
                              f"{len(adain)} and {len(latents)}")
@@ -60,26 +66,33 @@ class EditSession:
         stages, decoders = self._render([first], [], list(adain))
         self._state = _State(tuple(stages), tuple(a.detach() for a in adain), tuple(z.detach() for z in latents),
                              tuple(decoders), "reconstruct")
+        self.full = (FullSizeEdit.decompose(artwork, stages, workflow.spec.kinds) if artwork is not None
+                     else None)
+        self._full_cache: tuple[_State, list[Tensor]] | None = None
 
     @classmethod
     def from_artwork(cls, workflow: Workflow, final: Tensor, *, method: str = "adain",
                      regularization: str | float = "none", steps: int = 150, lr: float = 0.1,
                      perceptual: PerceptualLoss | None = None, lambda_p: float = LAMBDA_P,
                      amp: str = "auto", accel: bool = True, networks: EditNetworks | None = None,
-                     progress: bool | ReconstructCallback | None = None) -> "EditSession":
+                     progress: bool | ReconstructCallback | None = None, max_size: int = MAX_SIZE,
+                     notice: Callable[[str], None] | None = None) -> "EditSession":
         """Decompose a finished artwork ((C, H, W) or (1, C, H, W) in [-1, 1]) into stages and fit
         the AdaIN vectors that regenerate it (``reconstruct``); the session starts from that fit and
         renders with the same networks (``edit_networks(workflow, perceptual, amp, accel)`` unless
         given). ``amp="auto"`` works in bf16 where the device computes it natively, in float32
-        elsewhere."""
+        elsewhere. ``final`` at its own size (longest side up to ``max_size``; a larger one is shrunk,
+        said through ``notice``) is kept for ``full_stages``."""
         check_range("steps", steps, COUNT)
         check_range("lr", lr, POSITIVE)
-        final = _as_stage_image(workflow, final, workflow.n_stages - 1)
+        full = _own_size(workflow, final, workflow.n_stages - 1)
+        full = limit_size(full, max_size, "the artwork", notice)
+        final = _as_stage_image(workflow, full, workflow.n_stages - 1)
         nets = networks if networks is not None else edit_networks(workflow, perceptual, amp, accel)
         rec = reconstruct(workflow, final, method=method, regularization=regularization, steps=steps, lr=lr,
                           lambda_p=lambda_p, networks=nets, progress=progress)
         return cls(workflow, rec.inferred[0], rec.adain, rec.latents, networks=replace(nets, perceptual=None),
-                   reconstruction=rec)
+                   reconstruction=rec, artwork=full[0])
 
     # ------------------------------------------------------------------ state
     @property
@@ -101,6 +114,16 @@ class EditSession:
         """N - 1 latents z; entry k is the latent behind ``adain[k]`` (for an optimised vector, the
         encoded latent the optimisation started from)."""
         return list(self._state.latents)
+
+    def full_stages(self) -> list[Tensor]:
+        """Every stage at the artwork's own size, (C, H, W) in [-1, 1] each: the user's artwork plus the
+        change the edits made (``fullsize.edit``); with no edit the last stage is the artwork, bit for
+        bit. A session made without the full-size artwork gives its model-size stages."""
+        if self.full is None:
+            return [s[0] for s in self._state.stages]
+        if self._full_cache is None or self._full_cache[0] is not self._state:
+            self._full_cache = (self._state, self.full.stages(self._state.stages, self._state.uploads))
+        return list(self._full_cache[1])
 
     @property
     def history(self) -> list[str]:
@@ -142,12 +165,16 @@ class EditSession:
         """Replace the image of ``stage`` (e.g. a redrawn sketch; a tensor in [-1, 1] or an image file)
         and regenerate every later stage with the current AdaIN vectors."""
         s = self.workflow.stage_index(stage)
-        image = _as_stage_image(self.workflow, image, s)
+        own = _own_size(self.workflow, image, s)
+        image = _as_stage_image(self.workflow, own, s)
+        uploads = {t: im for t, im in self._state.uploads.items() if t < s}
+        if self.full is not None:
+            uploads[s] = fit_upload(own, self.full.size, self.workflow.spec.channels[s])
         self._push()
         stages, decoders = self._render(list(self._state.stages[:s]) + [image], list(self._state.decoders[:s]),
                                         list(self._state.adain))
         self._state = replace(self._state, stages=tuple(stages), decoders=tuple(decoders),
-                              label=f"set image of {self.names[s]}")
+                              label=f"set image of {self.names[s]}", uploads=uploads)
         return self.stages
 
     def undo(self) -> bool:
@@ -179,7 +206,8 @@ class EditSession:
         self._push()
         stages, decoders = self._render(list(self._state.stages[:k + 1]), list(self._state.decoders[:k + 1]),
                                         adain)
-        self._state = _State(tuple(stages), tuple(adain), tuple(latents), tuple(decoders), label)
+        uploads = {t: im for t, im in self._state.uploads.items() if t <= k}
+        self._state = _State(tuple(stages), tuple(adain), tuple(latents), tuple(decoders), label, uploads)
         return self.stages
 
     def _push(self) -> None:
@@ -201,9 +229,10 @@ class EditSession:
         return stages, decoders
 
 
-def _as_stage_image(workflow: Workflow, image: Tensor | str | os.PathLike, stage: int) -> Tensor:
-    """A (1, C, R, R) tensor at the model's resolution and channels, on the workflow's device."""
-    channels, res = workflow.spec.channels[stage], workflow.model_config.resolution
+def _own_size(workflow: Workflow, image: Tensor | str | os.PathLike, stage: int) -> Tensor:
+    """A stage image at its own size (a tensor, or a file read as it is) as a float (1, C, H, W) with
+    the stage's channels."""
+    channels = workflow.spec.channels[stage]
     if not isinstance(image, Tensor):
         image = load_image(Path(image), channels)
     image = image.detach().float()
@@ -213,7 +242,13 @@ def _as_stage_image(workflow: Workflow, image: Tensor | str | os.PathLike, stage
         raise ConfigError(f"expected one (C, H, W) image, got shape {tuple(image.shape)}")
     if image.shape[1] != channels:
         image = image.mean(1, keepdim=True) if channels == 1 else image.expand(-1, 3, -1, -1)
+    return image
+
+
+def _as_stage_image(workflow: Workflow, image: Tensor | str | os.PathLike, stage: int) -> Tensor:
+    """A (1, C, R, R) tensor at the model's resolution and channels, on the workflow's device."""
+    res = workflow.model_config.resolution
+    image = _own_size(workflow, image, stage)
     if tuple(image.shape[-2:]) != (res, res):
         image = resize(image, res)
     return image.to(workflow.device).contiguous()
-
