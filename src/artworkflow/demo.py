@@ -10,9 +10,9 @@ from pathlib import Path
 import torch
 
 from .config import WorkflowSpec, model_config_from_dict, preset, replace, train_config_from_dict
-from .data.images import load_image
+from .data.images import load_image, make_grid, save_image
 from .data.layout import image_path, list_ids, read_spec
-from .data.sample import DEMO_MODEL, bundled_sample_path
+from .data.sample import DEMO_MODEL, bundled_sample_path, full_size_image
 from .data.toy import make_toy_dataset
 from .editing.session import EditSession
 from .errors import OutputError
@@ -58,18 +58,29 @@ def seconds_per_step(spec: WorkflowSpec, batch: int) -> float:
 
 
 def _test_item(data: Path, stage: str, wanted: str) -> Path:
+    """The bundled full-size image of a test item when there is one, else the data's own."""
     split = "test" if (data / "test").is_dir() else "train"
     ids = list_ids(data, split)
-    return image_path(data, split, stage, wanted if wanted in ids else ids[0])
+    item = wanted if wanted in ids else ids[0]
+    return full_size_image(stage, item) or image_path(data, split, stage, item)
+
+
+def _size(image: torch.Tensor) -> str:
+    return f"{image.shape[-1]}×{image.shape[-2]} px"
 
 
 def create_section(model: Path, data: Path, out: Path) -> Section:
-    """Fig. 5 of the paper: from one line drawing, variations at each stage (earlier stages fixed)."""
+    """Fig. 5 of the paper: from one line drawing, whole workflows at the drawing's own size, then the
+    variations at each stage (earlier stages fixed) at the model's size."""
     names = read_spec(data).names
     line = _test_item(data, names[0], CREATE_ITEM)
     write_generation(model, line, out, variations=5, overwrite=True)  # the demo's own pages
-    figures = [Figure(f"{out.name}/stage-{n}.png", f"variations of '{n}': each row changes only this stage's "
-                      "latent") for n in names[1:]]
+    rows = [[load_image(out / f"workflow-{k}" / f"{n}.png", 3) for n in names] for k in (1, 2, 3)]
+    save_image(make_grid(rows), out / "full-size.png")
+    figures = [Figure(f"{out.name}/full-size.png", f"three workflows at the line art's own size, "
+                      f"{_size(rows[0][0])} (files: workflow-<k>/<stage>.png)")]
+    figures += [Figure(f"{out.name}/stage-{n}.png", f"variations of '{n}' at the model's size: each row changes "
+                       "only this stage's latent") for n in names[1:]]
     return Section("Create: an artwork stage by stage",
                    f"From the line art of {line.stem} (a test item), the bundled model draws each later stage; "
                    f"columns: {' → '.join(names)}.", figures)
@@ -90,20 +101,28 @@ def edit_section(model: Path, data: Path, out: Path) -> Section:
                                        regularization="learned", progress=False)
     rec = session.reconstruction
     mid = names[1]
+    full = [("full-decomposed.png", f"the finished {art_path.stem} decomposed at its own size, "
+             f"{_size(session.full_stages()[-1])}; the last stage is the file itself", session.full_stages())]
     files = [("inferred.png", f"stages inferred from the finished {art_path.stem}", rec.inferred),
              ("reconstructed.png", f"regenerated after AdaIN optimisation: final-stage ℓ1 {rec.l1_before:.3f} "
               f"→ {rec.l1_after:.3f}", session.stages)]
     for seed in (1, 2):
         files.append((f"resample-{seed}.png", f"'{mid}' re-sampled (seed {seed}): earlier stages kept",
                       session.resample(mid, seed)))
+        full.append((f"full-resample-{seed}.png", f"'{mid}' re-sampled (seed {seed}) at full size: the artwork's "
+                     "lines and detail stay, the colours follow the edit", session.full_stages()))
         session.undo()
+    recoloured = _recoloured(session.full_stages()[1][None])
     files.append(("stage-image.png", f"'{mid}' image recoloured by hand: later stages follow",
-                  session.set_stage_image(mid, _recoloured(session.stages[1]))))
-    for name, _, stages in files:
+                  session.set_stage_image(mid, recoloured)))
+    full.append(("full-stage-image.png", f"'{mid}' recoloured by hand at full size: later stages follow",
+                 session.full_stages()))
+    for name, _, stages in full + files:
         write_strip(stages, out / name)
-    write_gif(session.stages, out / "workflow.gif")
-    figures = [Figure(f"{out.name}/{name}", caption) for name, caption, _ in files]
-    figures.append(Figure(f"{out.name}/workflow.gif", "the edited workflow, one frame per stage"))
+    write_gif(session.full_stages(), out / "workflow.gif")
+    figures = [Figure(f"{out.name}/{name}", caption) for name, caption, _ in full]
+    figures += [Figure(f"{out.name}/{name}", caption + " (model's size)") for name, caption, _ in files]
+    figures.append(Figure(f"{out.name}/workflow.gif", "the edited workflow at full size, one frame per stage"))
     return Section("Edit: an existing artwork at any stage", f"columns: {' → '.join(names)}", figures)
 
 
