@@ -4,6 +4,7 @@ hidden; the line layer is shown only where the final stage carries the lines; re
 A real editor (Debian's Krita under Xvfb) flattens both files where it is installed."""
 from __future__ import annotations
 
+import errno
 import io
 import shutil
 import subprocess
@@ -19,6 +20,7 @@ from psd_tools import PSDImage
 from psd_tools.constants import BlendMode
 
 from artworkflow.errors import ConfigError, OutputError
+from artworkflow.report import layers as layer_files
 from artworkflow.report.layers import build_stack, carries_lines, write_layers
 
 H, W = 30, 40
@@ -98,6 +100,17 @@ def test_psd_composites_to_the_final_stage(tmp_path, n):
     assert psd.size == (W, H)
     assert _error(psd.composite(), stages[-1]) <= TOLERANCE
     assert _error(psd.composite(ignore_preview=True), stages[-1]) <= TOLERANCE
+
+
+@pytest.mark.parametrize("lines", [True, False])
+def test_the_rounding_bound_holds_on_noise(tmp_path, lines):
+    """Random stages, every pixel darker in some channels and lighter in others, under a random line
+    layer forced on or off: the 8-bit layers still composite to the final stage within 1/255."""
+    generator = torch.Generator().manual_seed(3)
+    stages = [torch.rand(c, H, W, generator=generator) * 2 - 1 for c in (1, 3, 3, 3)]
+    kinds = ["line", "smooth", "region", "smooth"]
+    assert _error(build_stack(stages, NAMES, kinds, lines).composite, stages[-1]) <= 1
+    assert _error(_ora_composite(write_layers(tmp_path / "n.ora", stages, NAMES, kinds, lines)), stages[-1]) <= 1
 
 
 def test_layers_are_named_and_stacked_as_documented(tmp_path):
@@ -192,6 +205,19 @@ def test_refuses_other_suffixes_existing_files_links_and_mismatched_input(tmp_pa
     write_layers(kept, stages, NAMES[:3], KINDS[:3], overwrite=True)
     assert PSDImage.open(kept).size == (W, H)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["kept.psd", "link.ora"]
+
+
+def test_a_failed_write_leaves_the_old_file_and_no_temporary_one(tmp_path, monkeypatch):
+    def full_disk(stack, out, library):
+        out.write(b"half a file")
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    kept = tmp_path / "art.ora"
+    kept.write_bytes(b"mine")
+    monkeypatch.setattr(layer_files, "_write_ora", full_disk)
+    with pytest.raises(OutputError, match="art.ora: cannot write \\(no space left on the device\\)"):
+        write_layers(kept, _workflow(3), NAMES[:3], KINDS[:3], overwrite=True)
+    assert kept.read_bytes() == b"mine" and list(tmp_path.iterdir()) == [kept]
 
 
 def test_krita_flattens_both_files_to_the_final_stage(tmp_path):
