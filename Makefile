@@ -11,7 +11,7 @@ $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
 	$(BIN)/pip install -q "$(TORCH)"
-	$(BIN)/pip install -q -e ".[app,fluent,test]"
+	$(BIN)/pip install -q -e ".[app,fluent,layers,test]"
 	touch $(STAMP)
 
 install: $(STAMP)
