@@ -446,6 +446,20 @@ def test_bad_resume(kind, tmp_path, data, run, capsys):
     check(Case(resume_argv(ds, r), resume_api(ds, r), CheckpointError, bad, fix, [r, ds]), capsys)
 
 
+@pytest.mark.parametrize("damage", ['{"workflow": ', "[]", '{"data": "somewhere"}'])
+def test_train_regularizer_reads_a_damaged_run_json_as_train_resume_does(damage, tmp_path, data, run, capsys):
+    """The run's own run.json (which names the data) goes through the one reader of run.json."""
+    r = shutil.copytree(run, tmp_path / "run")
+    (r / "run.json").write_text(damage)
+    argv = ["train-regularizer", "--model", r, "--stage", "flat", "--perceptual", "none", "--samples", "1"]
+    check(Case(argv, None, CheckpointError, r / "run.json", "unreadable or incomplete run config; pass --data DIR",
+               [r]), capsys)
+    out = tmp_path / "generated"  # generate only drops the figure that needs the data
+    assert main(["generate", "--model", str(r), "--input", str(first(data / "test" / "sketch")), "--out", str(out),
+                 "--variations", "2"]) == 0
+    assert json.loads((out / "diversity.json").read_text())["flat"]["l1_real"] is None
+
+
 @pytest.mark.parametrize("command", ["evaluate", "train-regularizer"])
 def test_data_of_another_workflow_is_refused_with_both_stage_lists(command, tmp_path, data, run, capsys):
     ds = other_workflow(data, tmp_path / "other", "other_stage_count")

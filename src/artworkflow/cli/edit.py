@@ -171,11 +171,13 @@ def _edit(a: argparse.Namespace) -> None:
 
 
 def _recorded_data(model: str, model_dir: Path) -> str:
-    run_json = model_dir.parent / "run.json"
+    from ..train.checkpoint import RUN_FILE, read_run_config
+    run_json = model_dir.parent / RUN_FILE
     if not run_json.is_file():
         raise ConfigError(f"{model}: no run.json next to the model to say which data it was trained on; "
                           "pass --data DIR")
-    data = json.loads(run_json.read_text()).get("data")
+    data = read_run_config(model_dir.parent, "pass --data DIR, or copy the run.json of the run's latest "
+                                             "checkpoint (checkpoints/step-*/run.json) over it").get("data")
     if not data or not Path(data).is_dir():
         raise ConfigError(f"{run_json}: recorded data folder {data!r} does not exist; pass --data DIR")
     return data
