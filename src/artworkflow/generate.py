@@ -27,10 +27,11 @@ def _real_stage_spread(model: str | os.PathLike, stage: str, channels: int, reso
     """Mean pairwise ℓ1 between real test items of ``stage`` of the data the run was trained on (None when
     the model folder does not say which data that was, or it is gone)."""
     from .data.dataset import StageDataset
+    from .train.checkpoint import read_run_config
     from .workflow import resolve_model_dir
-    run_json = resolve_model_dir(model).parent / "run.json"
+    run = resolve_model_dir(model).parent
     try:
-        data = json.loads(run_json.read_text())["data"]
+        data = read_run_config(run)["data"]
         ds = StageDataset(data, "test", resolution=resolution, train=False)
     except (OSError, ValueError, KeyError, TypeError, ArtworkflowError):
         return None  # a missing or moved dataset only drops the relative figure

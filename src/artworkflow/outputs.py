@@ -1,7 +1,8 @@
 """Where commands write. Results are written into a staging folder and moved into the output folder
 only when the command has finished, so a failure leaves no half-written output; a file the command
-did not write in this run is never replaced unless the user asks for it (``--overwrite``); and a
-write that fails (no permission, a read-only or full disk) becomes one line naming the path."""
+did not write in this run is never replaced unless the user asks for it (``--overwrite``); nothing is
+written through a symbolic link inside the output folder, so no file outside it changes; and a write
+that fails (no permission, a read-only or full disk) becomes one line naming the path."""
 from __future__ import annotations
 
 import contextlib
@@ -61,20 +62,27 @@ def writing(path: str | os.PathLike, fix: str = "") -> Iterator[None]:
 
 
 class OutputFolder:
-    """A command's output folder. ``check`` refuses, before any work, names that already exist there;
-    inside ``with`` the command writes into the staging folder it is given, and on success every file
-    moves into place (the whole folder at once when it did not exist). On failure nothing moves."""
+    """A command's output folder. ``check`` refuses, before any work, names that already exist there
+    and symbolic links on the way to them; inside ``with`` the command writes into the staging folder
+    it is given, and on success every file moves into place (the whole folder at once when it did not
+    exist). On failure nothing moves. The folder itself may be a link to a folder: it is the folder the
+    user named."""
 
     def __init__(self, path: str | os.PathLike, overwrite: bool = False, option: str = "--out"):
         self.path, self.overwrite, self.option = Path(path), overwrite, option
         self._staging: Path | None = None
+        if self.path.is_symlink() and not self.path.exists():
+            raise OutputError(f"{self.path}: is a symbolic link to {os.readlink(self.path)}, which does not exist; "
+                              f"give {option} a new or existing folder")
         if self.path.exists() and not self.path.is_dir():
             raise OutputError(f"{self.path}: is a file, not a folder; give {option} a new or existing folder")
 
     def check(self, names: Iterable[str]) -> None:
-        """Refuse, before any work, a folder that cannot be written, or one where any of these files
-        (relative to the folder) exists, unless overwriting."""
+        """Refuse, before any work, a folder that cannot be written, a symbolic link on the way to any
+        of these files (relative to the folder), or, unless overwriting, any of them that exists."""
         self._probe()
+        names = list(names)
+        self._refuse_links(names)
         if self.overwrite:
             return
         taken = [self.path / n for n in names if (self.path / n).exists()]
@@ -82,6 +90,19 @@ class OutputFolder:
             more = f" (as do {len(taken) - 1} more files this command writes)" if len(taken) > 1 else ""
             raise OutputError(f"{taken[0]}: already exists{more}; pass --overwrite to replace it, or choose "
                               f"another {self.option} folder")
+
+    def _refuse_links(self, names: list[str]) -> None:
+        """A link under the folder (a sub-folder or the file itself) would send the write elsewhere,
+        replacing files outside the folder, so the first one found is refused."""
+        for name in names:
+            path = self.path
+            for part in Path(name).parts:
+                path = path / part
+                if path.is_symlink():
+                    raise OutputError(f"{path}: is a symbolic link (to {os.readlink(path)}); nothing is written "
+                                      f"through a link, so remove it or choose another {self.option} folder")
+                if not path.exists():
+                    break
 
     def _probe(self) -> None:
         """Create and remove a folder where the output will go (nothing is left behind)."""

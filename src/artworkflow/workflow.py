@@ -21,6 +21,7 @@ from safetensors.torch import load_file, save_file
 from torch import nn
 
 from .config import ModelConfig, WorkflowSpec, model_config_from_dict, to_dict
+from .data.layout import WORKFLOW_FILE
 from .errors import ArtworkflowError, CheckpointError, ConfigError
 from .files import cpu_state, fsync_dir, replace_dir
 from .nn.discriminator import MultiScaleDiscriminator
@@ -252,7 +253,13 @@ def resolve_model_dir(path: str | os.PathLike) -> Path:
         raise CheckpointError(f"{p}: this training run has not written model/ yet (it stopped before its end); "
                               f"continue it with `artworkflow train --out {p} --resume`, or use its latest "
                               f"checkpoint: --model {ckpt}")
-    raise CheckpointError(f"{p}: no {CONFIG_FILE} here or in {p / 'model'}; is this an artworkflow model?")
+    if (p / WORKFLOW_FILE).is_file():
+        raise CheckpointError(f"{p}: is a dataset (it holds {WORKFLOW_FILE}), not a model; train one on it with "
+                              f"`artworkflow train --data {p} --out runs/x` and pass the run folder runs/x "
+                              "(or runs/x/model)")
+    raise CheckpointError(f"{p}: no {CONFIG_FILE} here or in {p / 'model'}, so not a model; pass a run folder "
+                          f"made by `artworkflow train` (e.g. runs/x) or its model/ folder, which holds {CONFIG_FILE} "
+                          f"and {WEIGHTS_FILE}")
 
 
 def read_model_config(directory: Path) -> tuple[WorkflowSpec, ModelConfig]:

@@ -137,7 +137,7 @@ def test_an_unreadable_upload_gets_the_apps_message(client, tmp_path):
 @pytest.mark.parametrize("args, api, message", [
     ((None, 99, 0), "/create_start", "variations per stage must be a whole number between 1 and 8, got 99"),
     ((2, -1), "/create_reroll", "seed must be a whole number between 0 and"),
-    ((None, "z", 1, "flat"), "/edit_decompose", "reconstruction must be one of 'none', 'adain', 'adain+learned'"),
+    ((None, "z", 1, "flat"), "/edit_decompose", "reconstruction must be one of 'none', 'adain', 'adain+learned', 'auto'"),
     ((None, "adain", 5000, "flat"), "/edit_decompose", "optimisation steps per stage must be a whole number"),
     (("paint", 0), "/edit_resample", "stage to change must be one of 'sketch', 'flat', 'shaded', got 'paint'"),
 ])

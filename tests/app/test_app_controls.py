@@ -78,7 +78,7 @@ def test_a_whole_float_picks_like_an_int(ctx, sketch):
 @pytest.mark.parametrize("mode", ["z", "", 1, None])
 def test_reconstruction(ctx, sketch, mode):
     refused(lambda: H.edit_decompose(ctx, None, sketch, mode, 1, "stage1"),
-            f"reconstruction must be one of 'none', 'adain', 'adain+learned', got {mode!r}")
+            f"reconstruction must be one of 'none', 'adain', 'adain+learned', 'auto', got {mode!r}")
 
 
 @pytest.mark.parametrize("steps", [-1, S.MAX_STEPS + 1, 1.5, "many"])

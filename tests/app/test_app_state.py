@@ -192,6 +192,21 @@ def test_edit_modes(three_stages):
         S.EditState.from_artwork(three_stages, artwork, "adain", steps=S.MAX_STEPS + 1)
 
 
+def test_the_default_mode_is_the_learned_regularisation_where_trained(make_pipeline):
+    pipe = make_pipeline(3)
+    artwork = torch.zeros(3, 64, 64)
+    untrained = S.EditState.from_artwork(pipe, artwork, steps=1)
+    assert untrained.mode == "auto" and untrained.session.reconstruction.regularization == "auto"
+    assert "w = 0 for stage1, stage2" in untrained.summary()
+    assert len(untrained.notes) == 1 and "regularization auto: w = 0" in untrained.notes[0]
+    pipe.workflow.regularizer_steps[0] += 1
+    mixed = S.EditState.from_artwork(pipe, artwork, steps=1)
+    assert "learned regularisation for stage1; w = 0 for stage2" in mixed.summary()
+    pipe.workflow.regularizer_steps[1] += 1
+    trained = S.EditState.from_artwork(pipe, artwork, steps=1)
+    assert "learned regularisation for stage1, stage2" in trained.summary() and trained.notes == []
+
+
 def test_perceptual_falls_back_to_l1_with_a_note(monkeypatch, tmp_path):
     monkeypatch.delenv("ARTWORKFLOW_VGG16", raising=False)
     monkeypatch.setattr(torch.hub, "get_dir", lambda: str(tmp_path))

@@ -38,6 +38,24 @@ def test_edit_writes_stages_metrics_and_page(tiny_run, test_items, tmp_path, cap
     assert "l1" in capsys.readouterr().out
 
 
+@pytest.mark.parametrize("model", ["bundled", "fresh"])
+def test_edit_defaults_to_the_learned_regularisation_where_trained(model, tiny_run, tmp_path, capsys):
+    """The bundled model's regularisers are trained, the session's tiny run's are not: the default edit
+    is the learned regularisation for the one and w = 0 for the other, said in one stderr line."""
+    from artworkflow.data.sample import DEMO_MODEL, bundled_sample_path
+    path = DEMO_MODEL if model == "bundled" else tiny_run
+    art = sorted((bundled_sample_path() / "test" / "shaded").glob("*.png"))[0]
+    out = tmp_path / "out"
+    assert main(["edit", "--model", str(path), "--input", str(art), "--out", str(out), "--steps", "1",
+                 "--perceptual", "none", "--quiet"]) == 0
+    note, choice = {"bundled": ("learned regularisation for flat, shaded", "learned"),
+                    "fresh": ("w = 0 for flat, shaded (regulariser untrained; train it with `artworkflow "
+                              f"train-regularizer --model {tiny_run} --stage flat`)", "none")}[model]
+    assert capsys.readouterr().err.splitlines() == [f"note: regularization auto: {note}"]
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["regularization"] == "auto" and metrics["stage_regularization"] == {"flat": choice, "shaded": choice}
+
+
 def test_edit_reports_a_bad_stage(tiny_run, test_items, tmp_path, capsys):
     art = save_image(test_items[0][-1], tmp_path / "art.png")
     code = main(["edit", "--model", str(tiny_run), "--input", str(art), "--out", str(tmp_path / "o"),

@@ -392,6 +392,22 @@ def test_bad_model_folder(kind, command, tmp_path, data, run, capsys):
     check(Case(argv, lambda: Workflow.from_pretrained(m), CheckpointError, bad, fix, [m, out, data]), capsys)
 
 
+@pytest.mark.parametrize("command", ["generate", "edit", "train-regularizer"])
+@pytest.mark.parametrize("kind", ["dataset", "empty_folder"])
+def test_a_folder_that_is_no_model_says_what_a_model_folder_is(kind, command, tmp_path, data, capsys):
+    folder = copy_data(data, tmp_path / "data") if kind == "dataset" else tmp_path / "nothing"
+    folder.mkdir(exist_ok=True)
+    image = first(data / "test" / ("sketch" if command == "generate" else "shaded"))
+    argv = {"generate": ["generate", "--model", folder, "--input", image, "--out", tmp_path / "out"],
+            "edit": ["edit", "--model", folder, "--input", image, "--out", tmp_path / "out", "--method", "none"],
+            "train-regularizer": ["train-regularizer", "--model", folder, "--stage", "flat"]}[command]
+    fix = ("is a dataset (it holds workflow.yaml), not a model; train one on it with `artworkflow train --data "
+           f"{folder} --out runs/x` and pass the run folder runs/x" if kind == "dataset" else
+           "so not a model; pass a run folder made by `artworkflow train` (e.g. runs/x) or its model/ folder")
+    check(Case(argv, lambda: Workflow.from_pretrained(folder), CheckpointError, folder, fix, [folder]), capsys)
+    assert not (tmp_path / "out").exists()
+
+
 # ---------------------------------------------------------------- resuming with other data or a damaged checkpoint
 def other_workflow(data: Path, to: Path, kind: str) -> Path:
     ds = copy_data(data, to)
@@ -444,6 +460,20 @@ def test_bad_resume(kind, tmp_path, data, run, capsys):
     r = shutil.copytree(run, tmp_path / "run")
     ds, bad, fix = break_run(kind, r, data, tmp_path)
     check(Case(resume_argv(ds, r), resume_api(ds, r), CheckpointError, bad, fix, [r, ds]), capsys)
+
+
+@pytest.mark.parametrize("damage", ['{"workflow": ', "[]", '{"data": "somewhere"}'])
+def test_train_regularizer_reads_a_damaged_run_json_as_train_resume_does(damage, tmp_path, data, run, capsys):
+    """The run's own run.json (which names the data) goes through the one reader of run.json."""
+    r = shutil.copytree(run, tmp_path / "run")
+    (r / "run.json").write_text(damage)
+    argv = ["train-regularizer", "--model", r, "--stage", "flat", "--perceptual", "none", "--samples", "1"]
+    check(Case(argv, None, CheckpointError, r / "run.json", "unreadable or incomplete run config; pass --data DIR",
+               [r]), capsys)
+    out = tmp_path / "generated"  # generate only drops the figure that needs the data
+    assert main(["generate", "--model", str(r), "--input", str(first(data / "test" / "sketch")), "--out", str(out),
+                 "--variations", "2"]) == 0
+    assert json.loads((out / "diversity.json").read_text())["flat"]["l1_real"] is None
 
 
 @pytest.mark.parametrize("command", ["evaluate", "train-regularizer"])

@@ -97,6 +97,38 @@ def test_a_second_generate_into_the_same_folder_is_refused(tiny_run, sketch, tmp
     assert snapshot(out) != first
 
 
+@pytest.mark.parametrize("where", ["sub-folder", "file"])
+def test_overwrite_writes_nothing_through_a_link_in_out(where, tiny_run, art, tmp_path, capsys):
+    """A link inside --out to elsewhere (a folder the edit writes into, or one of its files) is refused
+    before any work: nothing outside --out, nor in it, changes."""
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    (elsewhere / "shaded.png").write_bytes(b"someone else's image")
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "notes.txt").write_text("mine")
+    link = out / "after" if where == "sub-folder" else out / "index.html"
+    link.symlink_to(elsewhere if where == "sub-folder" else elsewhere / "shaded.png")
+    before = snapshot(elsewhere), snapshot(out)
+    assert main(edit(tiny_run, art, out, "--overwrite")) == 2
+    one_line(capsys, f"{link}: is a symbolic link (to {elsewhere}", "remove it or choose another --out folder")
+    assert (snapshot(elsewhere), snapshot(out)) == before and link.is_symlink()
+    assert sorted(p.name for p in out.iterdir()) == ["after" if where == "sub-folder" else "index.html", "notes.txt"]
+
+
+def test_out_may_be_a_link_to_a_folder_but_not_to_nothing(tiny_run, art, tmp_path, capsys):
+    target = tmp_path / "target"
+    target.mkdir()
+    (tmp_path / "out").symlink_to(target)
+    assert main(edit(tiny_run, art, tmp_path / "out")) == 0
+    assert (target / "after" / "shaded.png").is_file() and (tmp_path / "out").is_symlink()
+    capsys.readouterr()
+    (tmp_path / "dangling").symlink_to(tmp_path / "gone")
+    assert main(edit(tiny_run, art, tmp_path / "dangling")) == 2
+    one_line(capsys, f"{tmp_path / 'dangling'}: is a symbolic link to {tmp_path / 'gone'}, which does not exist")
+    assert not (tmp_path / "gone").exists()
+
+
 def command(kind: str, run: Path, data: Path, image: Path, out: Path) -> list[str]:
     if kind == "generate":
         return generate(run, image, out)

@@ -23,6 +23,7 @@ from torch import Tensor
 from ..data.images import MAX_SIDE, load_image, save_image, to_pil
 from ..data.sample import DEMO_MODEL, bundled_sample_path
 from ..report.workflow_files import write_gif, write_strip
+from ..editing.regularization import auto_summary
 from ..editing.session import EditSession
 from ..errors import CheckpointError, ConfigError, ImageError
 from ..nn.vgg import PerceptualLoss
@@ -57,10 +58,13 @@ EDIT_MODES: dict[str, tuple[str, str]] = {
     "none": ("none", "none"),
     "adain": ("adain", "none"),
     "adain+learned": ("adain", "learned"),
+    "auto": ("adain", "auto"),
 }
 """Reconstruction choices of the Edit tab as (method, regularization) of ``EditSession.from_artwork``:
-the encoders' guess only, AdaIN optimisation (paper §3.2), or AdaIN optimisation with the learned
-regulariser that keeps the vectors editable."""
+the encoders' guess only, AdaIN optimisation (paper §3.2), AdaIN optimisation with the learned
+regulariser that keeps the vectors editable, or (the default) the learned regulariser of each stage
+whose regulariser was trained and w = 0 for the others."""
+DEFAULT_EDIT_MODE = "auto"
 
 ProgressCallback = Callable[[float, str], None]
 """Receives (fraction done in [0, 1], one line saying what is running)."""
@@ -396,7 +400,7 @@ class EditState:
         self.notes = notes
 
     @classmethod
-    def from_artwork(cls, pipeline: WorkflowPipeline, artwork: Tensor, mode: str = "adain",
+    def from_artwork(cls, pipeline: WorkflowPipeline, artwork: Tensor, mode: str = DEFAULT_EDIT_MODE,
                      steps: int = DEFAULT_STEPS, perceptual: PerceptualLoss | None = None,
                      progress: ProgressCallback | None = None) -> EditState:
         """Infer the stages of a finished artwork and fit the vectors that regenerate it (paper §3)."""
@@ -446,7 +450,8 @@ class EditState:
         """One line on how well the reconstruction matches the upload."""
         rec = self.session.reconstruction
         how = {"none": "encoded vectors, no optimisation", "adain": f"AdaIN optimisation, {self.steps} steps",
-               "adain+learned": f"AdaIN optimisation + learned regularisation, {self.steps} steps"}[self.mode]
+               "adain+learned": f"AdaIN optimisation + learned regularisation, {self.steps} steps",
+               "auto": f"AdaIN optimisation, {auto_summary(self.session.workflow)}, {self.steps} steps"}[self.mode]
         return (f"Reconstruction ({how}, {self.seconds:.1f} s): final-stage ℓ1 {rec.l1_before:.4f} from the "
                 f"encoders, {rec.l1_after:.4f} after fitting.")
 

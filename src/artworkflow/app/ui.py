@@ -158,9 +158,10 @@ def _edit_inputs(ctx: H.AppContext, examples: list[Path]) -> tuple:
                        height=GALLERY_HEIGHT, elem_classes=["pixelated"], elem_id="edit-preview")
     if examples:
         gr.Examples([[str(p)] for p in examples], inputs=[artwork], label="example artworks")
-    mode = gr.Radio([("none: the encoders' guess", "none"), ("AdaIN optimisation", "adain"),
-                  ("AdaIN + learned regularisation", "adain+learned")], value="adain", label=S.MODE_LABEL,
-                 elem_id="edit-mode")
+    mode = gr.Radio([("auto: learned regularisation where trained, else w = 0", "auto"),
+                     ("none: the encoders' guess", "none"), ("AdaIN optimisation", "adain"),
+                     ("AdaIN + learned regularisation", "adain+learned")], value=S.DEFAULT_EDIT_MODE,
+                    label=S.MODE_LABEL, elem_id="edit-mode")
     steps = gr.Slider(0, S.MAX_STEPS, value=S.DEFAULT_STEPS, step=10, label=S.STEPS_LABEL, elem_id="edit-steps")
     gr.Markdown(ctx.loss_note, elem_id="edit-loss-note")
     decompose = gr.Button("Decompose", variant="primary", elem_id="edit-decompose")

@@ -33,13 +33,32 @@ class Parser(argparse.ArgumentParser):
         self.exit(2, f"error: {self.prog}: {message}; see '{self.prog} --help'\n")
 
 
+def _example(text: str, allowed: Range) -> int | float | None:
+    """A value to suggest instead of ``text``: the nearest whole number to what was given (``2.5``,
+    ``1e3``) when the range admits it, else a bound of the range, else 1 or 0."""
+    near = []
+    try:
+        near.append(round(float(text)))
+    except (ValueError, OverflowError):
+        pass
+    for candidate in (*near, allowed.low, allowed.high, 1, 0):
+        if candidate is not None and allowed.integer and float(candidate).is_integer():
+            candidate = int(candidate)
+        if allowed.admits(candidate):
+            return candidate
+    return None
+
+
 def number(allowed: Range) -> Callable[[str], int | float]:
-    """An argparse type for a numeric option: refused in one line outside ``allowed``."""
+    """An argparse type for a numeric option: refused in one line outside ``allowed``, saying what to give."""
     def parse(text: str) -> int | float:
         try:
             value = int(text) if allowed.integer else float(text)
         except ValueError:
-            raise argparse.ArgumentTypeError(f"'{text}' is not {allowed}") from None
+            example = _example(text, allowed)
+            kind = "a whole number" if allowed.integer else "a number"
+            fix = f"; give {kind} such as {example}" if example is not None else ""
+            raise argparse.ArgumentTypeError(f"'{text}' is not {allowed}{fix}") from None
         if not allowed.admits(value):
             raise argparse.ArgumentTypeError(f"{text} is out of range; use {allowed}")
         return value

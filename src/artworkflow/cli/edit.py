@@ -18,13 +18,15 @@ from .base import add_perceptual_args, add_size_args, command, device, number, p
 if TYPE_CHECKING:
     from ..workflow import Workflow
 
-REGULARIZATION_HELP = "none, learned (train it with train-regularizer) or a fixed weight decay such as 1e-3"
+REGULARIZATION_HELP = ("auto (the paper's learned regularisation for each stage whose regulariser is trained, "
+                       "w = 0 for the others), none, learned (train it with train-regularizer) or a fixed weight "
+                       "decay such as 1e-3")
 NO_ACCEL_HELP = ("run the plain networks of artworkflow.nn, without the speed-ups of artworkflow.accel "
                  "(default: accelerated)")
 
 
 def _regularization(value: str) -> str | float:
-    if value in ("none", "learned"):
+    if value in ("auto", "none", "learned"):
         return value
     try:
         w = float(value)
@@ -123,7 +125,7 @@ def _edit(a: argparse.Namespace) -> None:
 
     from ..data.images import load_image, make_grid, save_image
     from ..data.sample import DEMO_MODEL
-    from ..editing.regularization import UntrainedRegularizerWarning, untrained_note
+    from ..editing.regularization import UntrainedRegularizerWarning, regularization_note, stage_choices
     from ..editing.session import EditSession
     from ..outputs import OutputFolder
     from ..workflow import Workflow
@@ -140,7 +142,7 @@ def _edit(a: argparse.Namespace) -> None:
     perceptual = None if a.method == "none" else perceptual_from_args(a)
     folder = OutputFolder(a.out, a.overwrite)
     folder.check(_edit_files(names, len(edits)))
-    note = untrained_note(wf, model) if a.regularization == "learned" and a.method != "none" else None
+    note = regularization_note(wf, a.regularization, a.method, model)
     if note is not None:
         print(f"note: {note}", file=sys.stderr)
     t0 = time.perf_counter()
@@ -166,7 +168,9 @@ def _edit(a: argparse.Namespace) -> None:
         sections[:0] = _write_stages(session, names, a.size, out)
         sections.append(("workflow.gif", "the workflow, one frame per stage" + (" (after the edits)" if edits else "")))
         metrics = {"model": str(model), "input": str(a.input), "stages": names, "method": a.method,
-                   "regularization": a.regularization, "steps": a.steps, "lr": a.lr,
+                   "regularization": a.regularization,
+                   "stage_regularization": dict(zip(names[1:], stage_choices(wf, a.regularization, a.method))),
+                   "steps": a.steps, "lr": a.lr,
                    "perceptual": "vgg16" if perceptual is not None else "none",
                    "amp": session.amp, "precision": "float32" if session.amp == "none" else session.amp,
                    "accel": a.accel, "size": a.size,
@@ -181,11 +185,13 @@ def _edit(a: argparse.Namespace) -> None:
 
 
 def _recorded_data(model: str, model_dir: Path) -> str:
-    run_json = model_dir.parent / "run.json"
+    from ..train.checkpoint import RUN_FILE, read_run_config
+    run_json = model_dir.parent / RUN_FILE
     if not run_json.is_file():
         raise ConfigError(f"{model}: no run.json next to the model to say which data it was trained on; "
                           "pass --data DIR")
-    data = json.loads(run_json.read_text()).get("data")
+    data = read_run_config(model_dir.parent, "pass --data DIR, or copy the run.json of the run's latest "
+                                             "checkpoint (checkpoints/step-*/run.json) over it").get("data")
     if not data or not Path(data).is_dir():
         raise ConfigError(f"{run_json}: recorded data folder {data!r} does not exist; pass --data DIR")
     return data
@@ -255,7 +261,7 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
                    help="replace STAGE with an edited image and regenerate later stages (repeatable; default: none)")
     e.add_argument("--method", default="adain", choices=["none", "adain", "z"],
                    help="what to optimise: nothing, the AdaIN vectors (paper) or the latents (baseline)")
-    e.add_argument("--regularization", default="none", type=_regularization, help=REGULARIZATION_HELP)
+    e.add_argument("--regularization", default="auto", type=_regularization, help=REGULARIZATION_HELP)
     e.add_argument("--steps", type=number(COUNT), default=150, help="optimisation steps per stage (paper: 150)")
     e.add_argument("--lr", type=number(POSITIVE), default=0.1, help="step size, > 0 (default and paper: 0.1)")
     add_perceptual_args(e)

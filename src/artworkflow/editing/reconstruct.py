@@ -14,7 +14,7 @@ from ..workflow import Workflow
 from .adain_opt import optimize_stage
 from .latent_opt import optimize_latent_stage
 from .perceptual import LAMBDA_P
-from .regularization import resolve_regularization, warn_if_untrained
+from .regularization import stage_weights
 from .render import EditNetworks, edit_networks, stage_renderer
 
 METHODS = ("adain", "none", "z")
@@ -38,7 +38,7 @@ class Reconstruction:
     latents: list[Tensor]
     history: list[Tensor] = field(default_factory=list)
     method: str = "adain"
-    regularization: str | float = "none"
+    regularization: str | float = "auto"
 
     @staticmethod
     def _l1(a: Tensor, b: Tensor) -> float:
@@ -76,7 +76,7 @@ def _check(method: str, regularization: str | float, final: Tensor) -> None:
 
 
 def reconstruct(workflow: Workflow, final: Tensor, *, method: str = "adain",
-                regularization: str | float = "none", steps: int = 150, lr: float = 0.1,
+                regularization: str | float = "auto", steps: int = 150, lr: float = 0.1,
                 perceptual: PerceptualLoss | None = None, lambda_p: float = LAMBDA_P,
                 optimizer: str = "adam", cache: bool = True, amp: str = "none", accel: bool = True,
                 networks: EditNetworks | None = None,
@@ -94,9 +94,7 @@ def reconstruct(workflow: Workflow, final: Tensor, *, method: str = "adain",
     workflow.eval()
     nets = networks if networks is not None else edit_networks(workflow, perceptual, amp, accel)
     n_gen = workflow.n_stages - 1
-    if regularization == "learned" and method != "none":
-        warn_if_untrained(workflow)
-    weights = [resolve_regularization(workflow, regularization, i) for i in range(n_gen)]
+    weights = stage_weights(workflow, regularization, method)
     with torch.no_grad():
         inferred = workflow.infer(final)
         references = [inferred[i + 1] for i in range(n_gen - 1)] + [final]

@@ -72,7 +72,7 @@ class EditSession:
 
     @classmethod
     def from_artwork(cls, workflow: Workflow, final: Tensor, *, method: str = "adain",
-                     regularization: str | float = "none", steps: int = 150, lr: float = 0.1,
+                     regularization: str | float = "auto", steps: int = 150, lr: float = 0.1,
                      perceptual: PerceptualLoss | None = None, lambda_p: float = LAMBDA_P,
                      amp: str = "auto", accel: bool = True, networks: EditNetworks | None = None,
                      progress: bool | ReconstructCallback | None = None, max_size: int = MAX_SIZE,
@@ -81,8 +81,10 @@ class EditSession:
         the AdaIN vectors that regenerate it (``reconstruct``); the session starts from that fit and
         renders with the same networks (``edit_networks(workflow, perceptual, amp, accel)`` unless
         given). ``amp="auto"`` works in bf16 where the device computes it natively, in float32
-        elsewhere. ``final`` at its own size (longest side up to ``max_size``; a larger one is shrunk,
-        said through ``notice``) is kept for ``full_stages``."""
+        elsewhere. ``regularization="auto"`` is the paper's method where the model allows it: the
+        learned regulariser of every stage whose regulariser was trained, w = 0 for the others
+        (``stage_choices``). ``final`` at its own size (longest side up to ``max_size``; a larger one
+        is shrunk, said through ``notice``) is kept for ``full_stages``."""
         check_range("steps", steps, COUNT)
         check_range("lr", lr, POSITIVE)
         full = _own_size(workflow, final, workflow.n_stages - 1)

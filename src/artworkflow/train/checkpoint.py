@@ -102,12 +102,14 @@ def load_average(ckpt: Path, average: torch.nn.Module) -> None:
     load_weights(average, ckpt / AVERAGE_FILE)
 
 
-def read_run_config(ckpt: Path) -> dict[str, Any]:
+def read_run_config(ckpt: Path, fix: str = "delete this checkpoint folder to resume from an older one"
+                    ) -> dict[str, Any]:
+    """The run config in ``ckpt``/run.json (a checkpoint's, or the run folder's own): the one reader of
+    that file, whose damage is one ``CheckpointError`` ending in ``fix``."""
     try:
         data = json.loads((ckpt / RUN_FILE).read_text())
     except (OSError, ValueError):
         data = None
     if not isinstance(data, dict) or not {"workflow", "model", "train"} <= set(data):
-        raise CheckpointError(f"{ckpt / RUN_FILE}: unreadable or incomplete run config; delete this checkpoint "
-                              "folder to resume from an older one")
+        raise CheckpointError(f"{ckpt / RUN_FILE}: unreadable or incomplete run config; {fix}")
     return data
