@@ -96,3 +96,19 @@ def test_regularisers_of_two_stages_saved_in_either_order_both_survive(tiny_run,
         if not key.startswith("regularizer"):
             assert torch.equal(both.state_dict()[key], value), key
     assert sorted(p.name for p in model.iterdir()) == sorted(p.name for p in (tiny_run / "model").iterdir())
+
+
+@pytest.mark.parametrize("where", ["missing", "folder"])
+def test_a_stage_image_that_is_no_file_names_the_option_and_the_fix(where, tiny_run, test_items, tmp_path, capsys,
+                                                                    monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    art = save_image(test_items[0][-1], tmp_path / "art.png")
+    (tmp_path / "drawings").mkdir()
+    path = "drawings" if where == "folder" else "redrawn.png"
+    code = main(["edit", "--model", str(tiny_run), "--input", str(art), "--out", "o", "--stage-image",
+                 f"flat={path}"])
+    what = "is a folder, not an image file" if where == "folder" else f"does not exist (looked in {tmp_path})"
+    assert code == 2 and capsys.readouterr().err == (
+        f"error: --stage-image flat={path}: {path} {what}; give the edited image of flat as --stage-image "
+        "flat=PATH with PATH an existing image file\n")
+    assert not (tmp_path / "o").exists()

@@ -63,5 +63,7 @@ def test_auto_decides_each_stage_and_method_z_has_no_learned_regulariser(tiny_ru
     assert auto_summary(wf) == "learned regularisation for flat; w = 0 for shaded"
     assert "--stage shaded`" in regularization_note(wf, "auto", "adain", "runs/x")
     assert stage_choices(wf, "auto", "z") == ["none", "none"]
+    assert regularization_note(wf, "auto", "z") == ("regularization auto: w = 0 (the learned regulariser serves AdaIN "
+                                                    "optimisation, not method z)")
     assert stage_choices(wf, 1e-3, "adain") == [1e-3, 1e-3] and stage_choices(wf, "learned") == ["learned"] * 2
     assert regularization_note(wf, "auto", "none") is None and regularization_note(wf, "none") is None

@@ -202,7 +202,7 @@ def test_a_failed_edit_leaves_no_half_written_folder(tiny_run, art, tmp_path, mo
 
     monkeypatch.setattr(Image.Image, "save", save)
     out = tmp_path / "new" / "edit"
-    assert main(edit(tiny_run, art, out, "--resample", "flat:1")) == 2
+    assert main(edit(tiny_run, art, out, "--resample", "flat:1", "--regularization", "none")) == 2  # no note
     one_line(capsys, f"{out}/", "no space left", "free some space")
     assert len(calls) == 5 and not out.exists() and list((tmp_path / "new").iterdir()) == []
 

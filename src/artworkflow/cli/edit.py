@@ -63,9 +63,13 @@ def _parse_stage_image(value: str) -> tuple[str, Path]:
     stage, sep, path = value.partition("=")
     if not sep or not stage or not path:
         raise ConfigError(f"--stage-image {value}: expected STAGE=IMAGE, e.g. sketch=edited.png")
-    if not Path(path).is_file():
-        raise ConfigError(f"--stage-image {value}: {path} is not a file")
-    return stage, Path(path)
+    file = Path(path)
+    if not file.is_file():
+        where = "" if file.is_absolute() else f" (looked in {Path.cwd()})"
+        what = "is a folder, not an image file" if file.is_dir() else f"does not exist{where}"
+        raise ConfigError(f"--stage-image {value}: {path} {what}; give the edited image of {stage} as "
+                          f"--stage-image {stage}=PATH with PATH an existing image file")
+    return stage, file
 
 
 def _checked_edit(wf: Workflow, kind: str, stage: str, value: Any) -> tuple[str, Any]:

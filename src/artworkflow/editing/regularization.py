@@ -46,7 +46,7 @@ def stage_choices(workflow: Workflow, regularization: str | float, method: str =
 def auto_summary(workflow: Workflow, method: str = "adain") -> str:
     """What "auto" chose, in a few words, e.g. "learned regularisation for flat; w = 0 for shaded"."""
     if method != "adain":
-        return "w = 0 (the learned regulariser serves AdaIN optimisation, not method z)"
+        return f"w = 0 (the learned regulariser serves AdaIN optimisation, not method {method})"
     pairs = list(zip(workflow.spec.names[1:], stage_choices(workflow, "auto", method)))
     groups = {"learned regularisation": [name for name, choice in pairs if choice == "learned"],
               "w = 0": [name for name, choice in pairs if choice != "learned"]}
