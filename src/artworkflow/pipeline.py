@@ -116,8 +116,10 @@ class WorkflowPipeline:
 
     def render_full(self, first: torch.Tensor, stages: list[torch.Tensor]) -> list[torch.Tensor]:
         """A workflow's model-size stages at the size of ``first``, the first stage at its own size
-        ((C, H, W)): region stages from the line art's regions, the others edge-aware (``fullsize``)."""
-        return render_stages(first, [s[0] if s.dim() == 4 else s for s in stages], self.workflow.spec.kinds)
+        ((C, H, W)): region stages from the line art's regions, the others edge-aware (``fullsize``). The
+        first stages of a workflow (as the app's creation path has them) render alone."""
+        stages = [s[0] if s.dim() == 4 else s for s in stages]
+        return render_stages(first, stages, self.workflow.spec.kinds[:len(stages)])
 
     @torch.no_grad()
     def sample_full(self, first: torch.Tensor, seed: int = 0) -> list[torch.Tensor]:

@@ -213,3 +213,21 @@ def test_perceptual_falls_back_to_l1_with_a_note(monkeypatch, tmp_path):
     perceptual, note = S.load_perceptual_or_note()
     assert perceptual is None
     assert "ℓ1 only" in note and "ARTWORKFLOW_VGG16" in note
+
+
+# ---------------------------------------------------------------- full size
+def test_the_app_creates_and_edits_at_the_artworks_own_size(pipeline, tmp_path):
+    first = torch.ones(pipeline.workflow.spec.channels[0], 96, 160)
+    first[:, 20:70, 40:120] = -1.0
+    path = S.CreatePath(pipeline, first)
+    while not path.done:
+        path.variations(2, 1)
+        assert [tuple(c.shape[-2:]) for c in path.full_candidates()] == [(96, 160)] * 2
+        path.pick(0)
+    assert [tuple(s.shape[-2:]) for s in path.full_steps()] == [(96, 160)] * len(pipeline.names)
+    final = Image.open(path.export(tmp_path / "c").final)
+    assert final.size == (160, 96)
+    art = torch.rand(3, 2000, 1000) * 2 - 1
+    edit = S.EditState.from_artwork(pipeline, art, "none", 0)
+    assert tuple(edit.full_stages[-1].shape) == (3, S.APP_MAX_SIZE, S.APP_MAX_SIZE // 2)
+    assert Image.open(edit.export(tmp_path / "e").final).size == (S.APP_MAX_SIZE // 2, S.APP_MAX_SIZE)

@@ -153,5 +153,7 @@ def test_uploads_are_put_on_the_canvas_at_drawing_size(ctx, tmp_path):
     path = tmp_path / "line.png"
     Image.new("L", (300, 200), 255).save(path)
     value = H.create_upload(ctx, str(path))
-    assert value["background"].size == (H.DRAW_SIZE, H.DRAW_SIZE) and value["layers"] == []
-    assert H.edit_preview(ctx, str(path)).size == (64, 64)
+    assert value["background"].size == (900, 600) and value["layers"] == []  # own aspect, up to DRAW_SIZE
+    assert H.edit_preview(ctx, str(path)).size == (300, 200)  # the artwork at its own size
+    Image.new("L", (2048, 1024), 255).save(path)
+    assert H.edit_preview(ctx, str(path)).size == (S.APP_MAX_SIZE, S.APP_MAX_SIZE // 2)

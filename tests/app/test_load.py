@@ -71,13 +71,16 @@ def local(tensors: list) -> list[np.ndarray]:
 
 
 def expected(pipeline: WorkflowPipeline, i: int) -> dict[str, list[np.ndarray]]:
-    """What session ``i`` must see, computed here without the server."""
+    """What session ``i`` must see (at full size), computed here without the server."""
     channels = pipeline.workflow.spec.channels
     path = S.CreatePath(pipeline, S.read_upload(image("line", i), channels[0]))
-    first = local(path.variations(K, seed(i)))
+    path.variations(K, seed(i))
+    first = local(path.full_candidates())
     edit = S.EditState.from_artwork(pipeline, S.read_upload(image("shaded", i), channels[-1]), "adain", EDIT_STEPS)
-    resampled = local(edit.resample("flat", seed(i)))
-    redrawn = local(edit.redraw(1, S.read_upload(image("flat", i), channels[1])))
+    edit.resample("flat", seed(i))
+    resampled = local(edit.full_stages)
+    edit.redraw(1, S.read_upload(image("flat", i), channels[1]))
+    redrawn = local(edit.full_stages)
     return {"first": first, "resampled": resampled, "redrawn": redrawn}
 
 

@@ -25,7 +25,7 @@ from ..nn.vgg import PerceptualLoss
 from ..pipeline import WorkflowPipeline
 from . import state as S
 
-DRAW_SIZE = 512
+DRAW_SIZE = S.APP_MAX_SIZE
 """Side of the drawing canvases; stage images are enlarged to it with hard pixel edges."""
 
 
@@ -150,15 +150,15 @@ def create_view(ctx: AppContext, session: S.Session, seed: int) -> tuple:
     """Outputs of every Create event: session, status, variations, their picker, the path so far,
     downloads, seed and whether the artwork can go to the Edit tab."""
     path, names = session.create, ctx.names
-    chosen = [(S.display(s.image), f"{s.name} · " + ("yours" if s.seed is None else f"seed {s.seed}"))
-              for s in path.steps]
+    chosen = [(S.display(img), f"{s.name} · " + ("yours" if s.seed is None else f"seed {s.seed}"))
+              for s, img in zip(path.steps, path.full_steps())]
     if path.done:
         status = f"Finished: every stage is chosen ({ctx.chain}). Download it, go *Back* a stage, or edit it."
     else:
         status = (f"Stage {path.next_stage + 1} of {len(names)}: pick a **{names[path.next_stage]}** "
                   "variation (click it), then press *Pick*; *Re-roll* for others.")
     variations = [(S.display(c), f"{i + 1} · seed {sd}")
-                  for i, (c, sd) in enumerate(zip(path.candidates, path.candidate_seeds))]
+                  for i, (c, sd) in enumerate(zip(path.full_candidates(), path.candidate_seeds))]
     choices = [(f"{i + 1} (seed {sd})", i) for i, sd in enumerate(path.candidate_seeds)]
     downloads = path.export(session.folder).paths() if path.done else None
     return (session, status, variations, gr.Radio(choices=choices, value=0 if choices else None), chosen,
@@ -177,7 +177,7 @@ def create_upload(ctx: AppContext, file: Any) -> dict:
     source = sent_image(file)
     if not source:
         return gr.skip()
-    return canvas(ctx.pipeline.prepare(ctx.read(source, 0), 0)[0])
+    return canvas(S.at_app_size(ctx.read(source, 0)))
 
 
 @user_errors
@@ -253,7 +253,7 @@ def stage_drawing(ctx: AppContext, session: S.Session | None, stage: Any) -> dic
     """The chosen stage of the edited artwork on the drawing canvas (nothing before a decomposition)."""
     if session is None or session.edit is None or stage not in ctx.names:
         return None
-    return canvas(session.edit.stages[ctx.names.index(stage)][0])
+    return canvas(session.edit.full_stages[ctx.names.index(stage)])
 
 
 def edit_view(ctx: AppContext, session: S.Session, stage: Any) -> tuple:
@@ -261,9 +261,9 @@ def edit_view(ctx: AppContext, session: S.Session, stage: Any) -> tuple:
     downloads and the chosen stage on the drawing canvas."""
     edit, names = session.edit, ctx.names
     summary = edit.summary() + "".join(f"\n\n⚠ {n}" for n in edit.notes)
-    inferred = [(S.display(t), f"{n} (inferred)") for n, t in zip(names[:-1], edit.inferred[:-1])]
-    inferred.append((S.display(edit.inferred[-1]), f"{names[-1]} (your upload)"))
-    current = [(S.display(t), n) for n, t in zip(names, edit.stages)]
+    inferred = [(S.display(t), f"{n} (inferred)") for n, t in zip(names[:-1], edit.decomposed[:-1])]
+    inferred.append((S.display(edit.decomposed[-1]), f"{names[-1]} (your upload)"))
+    current = [(S.display(t), n) for n, t in zip(names, edit.full_stages)]
     return (session, summary, inferred, current, history_markdown(edit.history),
             edit.export(session.folder).paths(), stage_drawing(ctx, session, stage))
 
@@ -276,11 +276,11 @@ def _edit(session: S.Session | None) -> S.EditState:
 
 @user_errors
 def edit_preview(ctx: AppContext, artwork: Any) -> Image.Image | None:
-    """The uploaded artwork as the model will see it, once its header has passed the checks."""
+    """The uploaded artwork at the size the app works with it, once its header has passed the checks."""
     source = sent_image(artwork)
     if not source:
         return None
-    return S.display(ctx.pipeline.prepare(ctx.read(source, ctx.last), ctx.last))
+    return S.display(S.at_app_size(ctx.read(source, ctx.last)))
 
 
 @user_errors
@@ -290,7 +290,7 @@ def edit_upload_stage(ctx: AppContext, file: Any, stage: Any) -> dict:
     if not source:
         return gr.skip()
     s = _stage(ctx, stage)
-    return canvas(ctx.pipeline.prepare(ctx.read(source, s), s)[0])
+    return canvas(S.at_app_size(ctx.read(source, s)))
 
 
 @user_errors

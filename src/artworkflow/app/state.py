@@ -26,6 +26,7 @@ from ..report.workflow_files import write_gif, write_strip
 from ..editing.regularization import auto_summary
 from ..editing.session import EditSession
 from ..errors import CheckpointError, ConfigError, ImageError
+from ..fullsize.canvas import limit_size
 from ..nn.vgg import PerceptualLoss
 from ..pipeline import WorkflowPipeline
 from ..workflow import CONFIG_FILE, WEIGHTS_FILE
@@ -33,6 +34,8 @@ from ..workflow import CONFIG_FILE, WEIGHTS_FILE
 PACKAGE = Path(__file__).resolve().parent.parent
 SAMPLE_DATA = bundled_sample_path()
 
+APP_MAX_SIZE = 1024
+"""The longest side of the images the app shows, draws on and hands out: larger uploads are shrunk."""
 DEFAULT_VARIATIONS = 4
 MAX_VARIATIONS = 8
 DEFAULT_STEPS = 50
@@ -240,8 +243,13 @@ def is_blank(image: Tensor, tolerance: float = 0.02) -> bool:
 
 
 def display(image: Tensor) -> Image.Image:
-    """A (1, C, H, W) or (C, H, W) stage tensor as a PIL image at the model's resolution."""
+    """A (1, C, H, W) or (C, H, W) stage tensor as a PIL image at its own size."""
     return to_pil(image[0] if image.dim() == 4 else image)
+
+
+def at_app_size(image: Tensor) -> Tensor:
+    """An image as the app works with it at full size: at most ``APP_MAX_SIZE`` on its longest side."""
+    return limit_size(image, APP_MAX_SIZE)
 
 
 @dataclass(frozen=True)
@@ -257,9 +265,10 @@ class Downloads:
 
 
 def write_downloads(stages: list[Tensor], folder: str | os.PathLike, prefix: str) -> Downloads:
-    """Write the downloads of one workflow (stage tensors, (1, C, H, W) each) as PNG, PNG and GIF."""
+    """Write the downloads of one workflow (stage tensors, (C, H, W) or (1, C, H, W) each) as PNG, PNG
+    and GIF."""
     folder = Path(folder)
-    final = save_image(stages[-1][0], folder / f"{prefix}-final.png")
+    final = save_image(stages[-1][0] if stages[-1].dim() == 4 else stages[-1], folder / f"{prefix}-final.png")
     strip = write_strip(stages, folder / f"{prefix}-workflow.png")
     gif = write_gif(stages, folder / f"{prefix}-workflow.gif")
     return Downloads(final, strip, gif)
@@ -285,6 +294,8 @@ class CreatePath:
 
     def __init__(self, pipeline: WorkflowPipeline, first: Tensor):
         self.pipeline = pipeline
+        self.first = at_app_size(first[0] if first.dim() == 4 else first)
+        """The first stage at its own size, which every stage is rendered at (``full_steps``)."""
         with torch.inference_mode():
             x1 = pipeline.prepare(first, 0)
         self._steps: list[Step] = [Step(pipeline.names[0], x1, None)]
@@ -356,6 +367,18 @@ class CreatePath:
         self._candidates, self._candidate_seeds = [], []
         return step
 
+    def _full(self, stages: list[Tensor]) -> list[Tensor]:
+        return self.pipeline.render_full(self.first, [s.cpu() for s in stages])
+
+    def full_steps(self) -> list[Tensor]:
+        """The stages chosen so far at the first stage's own size, (C, H, W) each."""
+        return self._full([s.image for s in self._steps])
+
+    def full_candidates(self) -> list[Tensor]:
+        """The variations offered for the next stage at the first stage's own size."""
+        chosen = [s.image for s in self._steps]
+        return [self._full(chosen + [c])[-1] for c in self._candidates]
+
     def back(self) -> bool:
         """Forget the last chosen stage (never the first); False if there is none."""
         if len(self._steps) == 1:
@@ -368,7 +391,7 @@ class CreatePath:
         """Downloads of the finished workflow."""
         if not self.done:
             raise ConfigError(f"the artwork is not finished yet: choose '{self.names[self.next_stage]}' first")
-        return write_downloads([s.image for s in self._steps], folder, "created")
+        return write_downloads(self.full_steps(), folder, "created")
 
 
 def perceptual_note(perceptual: PerceptualLoss | None, reason: str | None = None) -> str:
@@ -420,7 +443,8 @@ class EditState:
             warnings.simplefilter("always")
             session = EditSession.from_artwork(pipeline.workflow, artwork, method=method,
                                                regularization=regularization, steps=steps,
-                                               networks=pipeline.edit_networks(perceptual), progress=step_done)
+                                               networks=pipeline.edit_networks(perceptual), progress=step_done,
+                                               max_size=APP_MAX_SIZE)
         notes = []
         for w in caught:
             if Path(w.filename).resolve().is_relative_to(PACKAGE):
@@ -441,6 +465,16 @@ class EditState:
     def inferred(self) -> list[Tensor]:
         """The stages the inference nets hallucinated from the artwork."""
         return list(self.session.reconstruction.inferred)
+
+    @property
+    def full_stages(self) -> list[Tensor]:
+        """The current stages at the artwork's own size (``EditSession.full_stages``)."""
+        return self.session.full_stages()
+
+    @property
+    def decomposed(self) -> list[Tensor]:
+        """The artwork's stages at its own size before any edit; the last is the upload itself."""
+        return list(self.session.full.base)
 
     @property
     def history(self) -> list[str]:
@@ -467,7 +501,7 @@ class EditState:
         return self.session.undo()
 
     def export(self, folder: str | os.PathLike) -> Downloads:
-        return write_downloads(self.stages, folder, "edited")
+        return write_downloads(self.full_stages, folder, "edited")
 
 
 @dataclass

@@ -154,8 +154,8 @@ class EditTab:
 def _edit_inputs(ctx: H.AppContext, examples: list[Path]) -> tuple:
     """The upload, its preview and the reconstruction settings (the left column of the Edit tab)."""
     artwork = _upload(f"finished artwork ({ctx.names[-1]})", "edit-input")
-    preview = gr.Image(label="your artwork as the model sees it", format="png", interactive=False,
-                       height=GALLERY_HEIGHT, elem_classes=["pixelated"], elem_id="edit-preview")
+    preview = gr.Image(label="your artwork", format="png", interactive=False,
+                       height=GALLERY_HEIGHT, elem_id="edit-preview")
     if examples:
         gr.Examples([[str(p)] for p in examples], inputs=[artwork], label="example artworks")
     mode = gr.Radio([("auto: learned regularisation where trained, else w = 0", "auto"),
