@@ -45,8 +45,8 @@ from machine import conv_throughput, describe
 
 SPEC = toy_spec(3)
 REDUCED_WIDTHS = {"width": 16, "mlp_dim": 64, "enc_width": 16, "unet_width": 16, "disc_width": 16}
-FALLING = ("on one fixed batch, the mean of the last k losses of each separate phase (inf/total, gen/total) is "
-           "below the mean of its first k")
+FALLING = ("on one fixed batch, the mean of the last k values of each separate phase's generator objective less "
+           "its adversarial (hinge GAN) terms, which the critics' own steps push up, is below the mean of the first k")
 DDP_TIMEOUT_S = 180
 DDP_BATCH = 4
 TOTALS = {"inference": "inf/total", "inference_joint": "inf/total", "generation": "gen/total",
@@ -76,12 +76,12 @@ def sizes(device: str, size: str) -> Sizes:
     gpu = device == "cuda"
     if size == "tiny":
         paper = {"resolution": 64, **REDUCED_WIDTHS}
-        return Sizes(paper_model=paper, paper_batch=2, tiny_batch=2, train_steps=4, edit_steps=2, timed_iters=1,
+        return Sizes(paper_model=paper, paper_batch=2, tiny_batch=2, train_steps=6, edit_steps=2, timed_iters=1,
                      cpu_timing={"model": paper, "batch": 2, "iters": 1} if gpu else None)
     tiny_batch = preset("tiny")[1].batch_size
     if gpu:
         return Sizes(paper_model={}, paper_batch=preset("paper")[1].batch_size, tiny_batch=tiny_batch,
-                     train_steps=12, edit_steps=10, timed_iters=3, cpu_timing={"model": {}, "batch": 2, "iters": 1})
+                     train_steps=20, edit_steps=10, timed_iters=3, cpu_timing={"model": {}, "batch": 2, "iters": 1})
     return Sizes(paper_model={"resolution": 64}, paper_batch=2, tiny_batch=tiny_batch, train_steps=8, edit_steps=5,
                  timed_iters=2)
 
@@ -119,8 +119,8 @@ def sync(device: str) -> None:
 
 
 # -------------------------------------------------------------------------------------------- checks
-def run_phases(trainer: Trainer, stages: list[torch.Tensor], steps: int, ids: torch.Tensor,
-               world_size: int = 1) -> dict[str, list[dict[str, float]]]:
+def run_phases(trainer: Trainer, stages: list[torch.Tensor], steps: int, ids: torch.Tensor
+               ) -> dict[str, list[dict[str, float]]]:
     """``steps`` of each separate phase and one of each joint phase, in the order training runs them,
     through the training loop's own step; the losses of every step."""
     plan = [("inference", steps), ("inference_joint", 1), ("generation", steps), ("generation_joint", 1)]
@@ -129,9 +129,19 @@ def run_phases(trainer: Trainer, stages: list[torch.Tensor], steps: int, ids: to
     for phase, n in plan:
         out[phase] = []
         for _ in range(n):
-            out[phase].append(trainer.step(phase, stages, StepContext(0, step, ids, world_size)))
+            out[phase].append(trainer.step(phase, stages, StepContext(0, step, ids)))
             step += 1
     return out
+
+
+def non_adversarial(losses: dict[str, float], total: str) -> float:
+    """A phase's generator objective less its hinge GAN terms: the part a fixed batch must lower.
+    Neither the reconstruction terms nor mode seeking fall on their own in a few steps of the paper
+    preset: from the published initialisation the outputs hardly depend on the latent, so mode
+    seeking starts at its ceiling (1/eps per stage, 2000 in the total); in float32 it falls while the
+    reconstruction terms rise, and under bf16 the two latents' outputs round to the same values, so it
+    stays at its ceiling (no gradient) while the reconstruction terms fall."""
+    return losses[total] - sum(v for k, v in losses.items() if k.endswith("/gan"))
 
 
 def check_training(name: str, amp: str, sz: Sizes, device: str, scratch: Path) -> dict:
@@ -146,11 +156,11 @@ def check_training(name: str, amp: str, sz: Sizes, device: str, scratch: Path) -
     k = sz.k
     falling = {}
     for phase in ("inference", "generation"):
-        key = TOTALS[phase]
-        curve = [s[key] for s in losses[phase]]
+        curve = [non_adversarial(s, TOTALS[phase]) for s in losses[phase]]
         first, last = sum(curve[:k]) / k, sum(curve[-k:]) / k
-        falling[key] = {"first_k_mean": round(first, 4), "last_k_mean": round(last, 4), "falling": last < first,
-                        "curve": [round(v, 4) for v in curve]}
+        falling[phase] = {"first_k_mean": round(first, 4), "last_k_mean": round(last, 4), "falling": last < first,
+                          "curve": [round(v, 4) for v in curve],
+                          "total_curve": [round(s[TOTALS[phase]], 4) for s in losses[phase]]}
     finite = all(math.isfinite(v) for steps in losses.values() for s in steps for v in s.values())
     joint = {p: round(losses[p][0][TOTALS[p]], 4) for p in ("inference_joint", "generation_joint")}
     return {"ok": finite and all(f["falling"] for f in falling.values()), "finite": finite, "rule": FALLING,
@@ -165,9 +175,10 @@ def _free_port() -> int:
 
 
 def ddp_steps(device: str, world: Dist, scratch: Path) -> dict:
-    """One step of every phase of the tiny preset on this process's share of a fixed global batch of
-    4. Adam's eps is 1 and mode seeking is off, as in the data-parallel test of the training loop: the
-    update is then proportional to the gradient, which splitting the batch must leave unchanged."""
+    """One step of the inference and of the generation phase (all four optimisers) of the tiny preset
+    on this process's share of a fixed global batch of 4. Adam's eps is 1 and mode seeking is off, as
+    in the training loop's data-parallel test: the update is then proportional to the gradient, which
+    splitting the batch must leave unchanged."""
     model, cfg = preset("tiny")
     cfg = replace(cfg, {"batch_size": DDP_BATCH, "adam_eps": 1.0, "loss": {"mode_seeking": 0.0}})
     torch.manual_seed(cfg.seed)
@@ -176,10 +187,12 @@ def ddp_steps(device: str, world: Dist, scratch: Path) -> dict:
     local = DDP_BATCH // world.world_size
     part = slice(world.rank * local, (world.rank + 1) * local)
     stages = [s[part] for s in fixed_batch(DDP_BATCH, model.resolution, device)]
-    losses = run_phases(trainer, stages, 1, torch.arange(DDP_BATCH)[part], world.world_size)
+    ids = torch.arange(DDP_BATCH)[part]
+    losses = {phase: trainer.step(phase, stages, StepContext(cfg.seed, step, ids, world.world_size))
+              for step, phase in enumerate(("inference", "generation"))}
     end = _weights(trainer)
     moved = max((end[k] - start[k]).abs().max().item() for k in end if end[k].is_floating_point())
-    return {"weights": end, "moved": moved, "losses": {p: v[0] for p, v in losses.items()}}
+    return {"weights": end, "moved": moved, "losses": losses}
 
 
 def _weights(trainer: Trainer) -> dict[str, torch.Tensor]:
@@ -220,7 +233,7 @@ def _max_gap(a: dict[str, torch.Tensor], b: dict[str, torch.Tensor]) -> float:
 
 
 def check_ddp(device: str, scratch: Path) -> dict:
-    """One step of every phase over 2 processes (nccl with a GPU each, else gloo on the CPU): both
+    """A data-parallel step over 2 processes (nccl with a GPU each, else gloo on the CPU): both
     processes end with the same weights, and with the weights of one process on the whole batch."""
     on = "cuda" if device == "cuda" and torch.cuda.device_count() >= 2 else "cpu"
     why = ("a GPU per process" if on == "cuda" else
@@ -228,8 +241,8 @@ def check_ddp(device: str, scratch: Path) -> dict:
            "the CPU, the device of this run")
     ranks = _spawn_ranks(on, scratch)
     single = ddp_steps("cuda:0" if on == "cuda" else "cpu", Dist(), scratch)
-    between, to_single = _max_gap(ranks[0]["weights"], ranks[1]["weights"]), _max_gap(ranks[0]["weights"],
-                                                                                       single["weights"])
+    between = _max_gap(ranks[0]["weights"], ranks[1]["weights"])
+    to_single = _max_gap(ranks[0]["weights"], single["weights"])
     finite = all(math.isfinite(v) for r in ranks for step in r["losses"].values() for v in step.values())
     ok = finite and between <= 1e-6 and single["moved"] > 0 and to_single <= 1e-6 + 0.01 * single["moved"]
     return {"ok": ok, "backend": ranks[0]["backend"], "processes": len(ranks), "on": why, "global_batch": DDP_BATCH,

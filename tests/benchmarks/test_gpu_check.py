@@ -34,7 +34,7 @@ def test_cpu_mode_passes_every_check_with_falling_losses(tmp_path):
     for name in CHECKS:
         if name.startswith("train/"):
             details = checks[name]["details"]
-            assert details["finite"] and set(details["loss"]) == {"inf/total", "gen/total"}
+            assert details["finite"] and set(details["loss"]) == {"inference", "generation"}
             for loss in details["loss"].values():
                 assert len(loss["curve"]) == details["steps_per_separate_phase"]
                 assert loss["last_k_mean"] < loss["first_k_mean"], (name, loss)
