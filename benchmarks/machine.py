@@ -1,10 +1,29 @@
-"""How much of the machine a benchmark run gets: the throughput of one reference convolution."""
+"""What a benchmark ran on: the machine's description, and how much of it a run gets (the throughput
+of one reference convolution)."""
 from __future__ import annotations
 
+import os
+import platform
 import statistics
 import time
 
 import torch
+
+
+def describe(device: str = "cpu") -> dict:
+    """The torch build, threads, CPU and load of this run, and the GPU when ``device`` is one: what a
+    reader needs to compare numbers from two runs."""
+    out = {"torch": torch.__version__, "threads": torch.get_num_threads(),
+           "cpu": platform.processor() or platform.machine(), "load_average": os.getloadavg()}
+    if torch.device(device).type == "cuda":
+        index = torch.device(device).index or 0
+        props = torch.cuda.get_device_properties(index)
+        out["cuda"] = {"name": props.name, "capability": f"{props.major}.{props.minor}",
+                       "memory_gib": round(props.total_memory / 2**30, 1), "devices": torch.cuda.device_count(),
+                       "cuda_version": torch.version.cuda, "bf16": torch.cuda.is_bf16_supported(),
+                       "tf32_matmul": torch.backends.cuda.matmul.allow_tf32,
+                       "tf32_cudnn": torch.backends.cudnn.allow_tf32}
+    return out
 
 
 def conv_throughput(rounds: int = 5) -> dict:

@@ -18,8 +18,6 @@ import argparse
 import contextlib
 import functools
 import json
-import os
-import platform
 import statistics
 import time
 
@@ -31,7 +29,7 @@ from artworkflow.config import StageSpec, WorkflowSpec, preset, replace
 from artworkflow.train import objectives as O
 from artworkflow.train.loop import make_adam
 from artworkflow.workflow import Discriminators, Workflow
-from machine import conv_throughput
+from machine import conv_throughput, describe
 from reference import MODE_SEEKING, ReferenceTrainer
 
 SPEC = WorkflowSpec("bench", (StageSpec("sketch", 1), StageSpec("flat", 3), StageSpec("final", 3)))
@@ -161,9 +159,8 @@ def main() -> None:
             base = by.get(base_key)
             if base:
                 table[n] = {f"{amp}/{lay}": round(base / t, 3) for (amp, lay), t in by.items()}
-    out = {"benchmark": "generation_training", "stages": SPEC.channels, "torch": torch.__version__,
-           "threads": torch.get_num_threads(), "cpu": platform.processor() or platform.machine(),
-           "load_average": os.getloadavg(), "conv_throughput_at_start": probe_start,
+    out = {"benchmark": "generation_training", "stages": SPEC.channels, **describe(),
+           "conv_throughput_at_start": probe_start,
            "conv_throughput_at_end": conv_throughput(), "results": rows, "speedup_vs_fp32_nchw": ratios,
            "speedup_vs_published": scaled}
     if "paper" in scaled:

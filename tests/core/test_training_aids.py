@@ -30,6 +30,13 @@ def test_augmentation_is_keyed_differentiable_and_does_what_it_says():
     assert shifted[:, :, :4].eq(0).all() and shifted[:, :, 4:, 4:].eq(1).all(), "shift by 1/8 fills with 0"
 
 
+def test_cutout_draws_its_square_on_the_images_device():
+    """On a GPU the mask must be built there: the meta device stands in for one (a CPU index grid
+    compared with its positions is refused as on CUDA)."""
+    x = torch.ones(2, 3, 32, 32, device="meta")
+    assert diff_augment(x, ("color", "cutout"), keyed_uniform(0, 0, torch.arange(2), 0, 7)).device == x.device
+
+
 def test_unknown_augmentation_and_bad_decay_are_refused():
     with pytest.raises(ConfigError, match="diff_augment"):
         replace(CFG, {"diff_augment": "color,flip"})

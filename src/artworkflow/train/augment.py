@@ -48,9 +48,9 @@ def _cutout(x: Tensor, u: Tensor) -> Tensor:
     ch, cw = int(h * CUTOUT + 0.5), int(w * CUTOUT + 0.5)
     top = ((u[:, 5] * h).long() - ch // 2).view(n, 1, 1)
     left = ((u[:, 6] * w).long() - cw // 2).view(n, 1, 1)
-    ys, xs = torch.arange(h).view(1, h, 1), torch.arange(w).view(1, 1, w)
+    ys, xs = torch.arange(h, device=x.device).view(1, h, 1), torch.arange(w, device=x.device).view(1, 1, w)
     inside = (ys >= top) & (ys < top + ch) & (xs >= left) & (xs < left + cw)
-    return x * (~inside).unsqueeze(1).to(device=x.device, dtype=x.dtype)
+    return x * (~inside).unsqueeze(1).to(x.dtype)
 
 
 def diff_augment(x: Tensor, policy: tuple[str, ...], u: Tensor) -> Tensor:

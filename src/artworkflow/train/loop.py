@@ -238,7 +238,7 @@ def _saving(run: Path) -> contextlib.AbstractContextManager:
 
 
 @dataclass
-class _Run:
+class Trainer:
     """The networks, optimisers and options of a run, and its two kinds of work: one optimisation step
     of a phase, and a checkpoint."""
 
@@ -322,6 +322,18 @@ def _networks(spec: WorkflowSpec, model: ModelConfig, cfg: TrainConfig, device: 
     return wf, disc, optimizers, scalers
 
 
+def fresh_trainer(spec: WorkflowSpec, model: ModelConfig, cfg: TrainConfig, device: str, run: Path,
+                  world: Dist = Dist()) -> Trainer:
+    """Newly initialised networks with the optimisers and the training step ``train`` runs, without a
+    dataset, logs or checkpoints: for checks and benchmarks of the step itself. ``run`` is only named
+    in errors (a diverged loss); seed torch beforehand for reproducible weights."""
+    wf, disc, optimizers, scalers = _networks(spec, model, cfg, device)
+    broadcast_module(wf, world)
+    broadcast_module(disc, world)
+    average = WeightAverage(wf, cfg.ema) if cfg.ema > 0 else None
+    return Trainer(wf, disc, optimizers, scalers, average, world, cfg, device, run, {})
+
+
 def train(data: str | Path, out: str | Path, model: ModelConfig, cfg: TrainConfig, *,
           resume: bool = False, device: str | None = None, progress: bool = True,
           until_step: int | None = None, extend_steps: int = 0, options: dict[str, Any] | None = None,
@@ -368,7 +380,7 @@ def train(data: str | Path, out: str | Path, model: ModelConfig, cfg: TrainConfi
             run.mkdir(parents=True, exist_ok=True)
             atomic_write_text(run / RUN_FILE, json.dumps(run_config, indent=2))
     writer = SampleWriter(run, ds, shown, seed=cfg.seed) if world.is_main else None
-    state = _Run(wf, disc, optimizers, scalers, average, world, cfg, device, run, run_config)
+    state = Trainer(wf, disc, optimizers, scalers, average, world, cfg, device, run, run_config)
     t0 = time.perf_counter()
     with _StopRequest() as stop:
         step, logged = _loop(state, ds, plan, step, end, writer, progress, on_step, stop)
@@ -384,7 +396,7 @@ def train(data: str | Path, out: str | Path, model: ModelConfig, cfg: TrainConfi
     return TrainResult(run, step, time.perf_counter() - t0, logged)
 
 
-def _loop(state: _Run, ds: StageDataset, plan: list[tuple[str, int]], step: int, end: int,
+def _loop(state: Trainer, ds: StageDataset, plan: list[tuple[str, int]], step: int, end: int,
           writer: SampleWriter | None, progress: bool, on_step, stop: _StopRequest) -> tuple[int, dict[str, float]]:
     """Steps from ``step`` to ``end``, with logging, samples and checkpoints; a stop request ends it
     after the step in progress, with a checkpoint. Returns the last step and its losses."""
