@@ -17,6 +17,7 @@ from .fullsize.canvas import MAX_SIZE
 from .metrics.diversity import mean_pairwise, real_spread
 from .outputs import OutputFolder
 from .pipeline import WorkflowPipeline
+from .report.layers import write_layers
 from .report.page import Figure, Section, write_page
 
 SIZES = ("full", "model")
@@ -48,14 +49,15 @@ def random_seed(seed: int, k: int) -> int:
 
 def write_generation(model: str | os.PathLike | None, input_image: str | os.PathLike, out: str | os.PathLike,
                      variations: int = 5, seed: int = 0, device: str = "cpu", overwrite: bool = False,
-                     size: str = "full", max_size: int = MAX_SIZE, notice: Callable[[str], None] | None = None
-                     ) -> Path:
+                     size: str = "full", max_size: int = MAX_SIZE, notice: Callable[[str], None] | None = None,
+                     layers: tuple[str, ...] = ()) -> Path:
     """Write ``workflow-<k>/<stage>.png`` for the ``variations`` random workflows (every stage at the
     input's own size, or the model's with ``size="model"``), ``stage-<name>.png`` for every generated
     stage (each row one workflow in which only that stage's latent changes), ``random.png`` (the random
     workflows at the model's size), an ``index.html`` showing them and ``diversity.json``: per stage,
     the mean pairwise ℓ1 between its variations and, when the run's data is at hand, that over the mean
-    pairwise ℓ1 between different real items of the stage. ``model`` None is the bundled model. Files
+    pairwise ℓ1 between different real items of the stage. ``layers`` (``ora``, ``psd``) adds each
+    random workflow as ``workflow-<k>.<format>``, a layered file. ``model`` None is the bundled model. Files
     already in ``out`` are refused unless ``overwrite``; nothing is written if a step fails."""
     if variations < 1:
         raise ConfigError(f"variations is {variations}; it must be an integer >= 1")
@@ -71,6 +73,7 @@ def write_generation(model: str | os.PathLike | None, input_image: str | os.Path
     files = [(f"stage-{n}.png", f"variations of '{n}' (stage {i + 2}); earlier stages fixed")
              for i, n in enumerate(names[1:])] + [("random.png", "every stage re-sampled")]
     workflows = [f"workflow-{k}/{n}.png" for k in range(1, variations + 1) for n in names]
+    workflows += [f"workflow-{k}.{f}" for k in range(1, variations + 1) for f in layers]
     folder.check([f for f, _ in files] + workflows + ["index.html", "diversity.json"])
     diversity = {}
     with folder as staging:
@@ -84,8 +87,11 @@ def write_generation(model: str | os.PathLike | None, input_image: str | os.Path
         rows = [[s[0].cpu() for s in pipe.sample(x1, seed=random_seed(seed, k))] for k in range(1, variations + 1)]
         save_image(make_grid(rows), staging / "random.png")
         for k, row in enumerate(rows, 1):
-            for name, img in zip(names, pipe.render_full(first, row) if size == "full" else row):
+            stages = pipe.render_full(first, row) if size == "full" else row
+            for name, img in zip(names, stages):
                 save_image(img, staging / f"workflow-{k}" / f"{name}.png")
+            for f in layers:
+                write_layers(staging / f"workflow-{k}.{f}", stages, names, pipe.workflow.spec.kinds)
         full = [Section(f"workflow {k}: {' → '.join(names)} at the input's size",
                         figures=[Figure(f"workflow-{k}/{n}.png") for n in names]) for k in range(1, variations + 1)]
         write_page(staging / "index.html", f"Columns: {' → '.join(names)}",

@@ -225,8 +225,10 @@ def test_the_app_creates_and_edits_at_the_artworks_own_size(pipeline, tmp_path):
         assert [tuple(c.shape[-2:]) for c in path.full_candidates()] == [(96, 160)] * 2
         path.pick(0)
     assert [tuple(s.shape[-2:]) for s in path.full_steps()] == [(96, 160)] * len(pipeline.names)
-    final = Image.open(path.export(tmp_path / "c").final)
-    assert final.size == (160, 96)
+    downloads = path.export(tmp_path / "c")
+    assert Image.open(downloads.final).size == (160, 96)
+    assert sorted(p.suffix for p in downloads.layers) == [".ora", ".psd"]
+    assert all(p in downloads.paths() for p in map(str, downloads.layers))
     art = torch.rand(3, 2000, 1000) * 2 - 1
     edit = S.EditState.from_artwork(pipeline, art, "none", 0)
     assert tuple(edit.full_stages[-1].shape) == (3, S.APP_MAX_SIZE, S.APP_MAX_SIZE // 2)

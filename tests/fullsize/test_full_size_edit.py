@@ -101,6 +101,14 @@ def test_full_size_upload_is_used_as_given(session, items):
         session.undo()
 
 
+def test_export_layers_writes_the_full_size_workflow(session, tmp_path):
+    from psd_tools import PSDImage
+    out = session.export_layers(tmp_path / "art.psd")
+    assert PSDImage.open(out).size == (W, H)
+    with pytest.raises(Exception, match="already exists"):
+        session.export_layers(tmp_path / "art.psd")
+
+
 def test_a_larger_image_is_shrunk_to_max_size_in_one_line():
     said = []
     out = limit_size(torch.zeros(1, 300, 4096), 2048, "big.png", said.append)
@@ -141,3 +149,28 @@ def test_edit_writes_the_edited_workflow_at_the_artworks_size(tiny_run, items, t
     assert (tmp_path / "e" / "stages" / "shaded.png").read_bytes() != b""
     assert torch.equal(load_image(tmp_path / "e" / "stages" / "shaded.png", 3), items[0][-1])
     assert load_image(tmp_path / "e" / "stages" / "sketch.png", 1).shape == (1, H, W)
+
+
+def test_generate_and_edit_write_layered_files(tiny_run, items, tmp_path):
+    from psd_tools import PSDImage
+    line, art = tmp_path / "line.png", tmp_path / "art.png"
+    save_image(items[0][0], line)
+    save_image(items[0][-1], art)
+    assert main(["generate", "--model", str(tiny_run), "--input", str(line), "--out", str(tmp_path / "g"),
+                 "--variations", "2", "--layers", "ora,psd"]) == 0
+    for k in (1, 2):
+        final = load_image(tmp_path / "g" / f"workflow-{k}" / "shaded.png", 3)
+        psd = PSDImage.open(tmp_path / "g" / f"workflow-{k}.psd")
+        assert psd.size == (W, H) and (tmp_path / "g" / f"workflow-{k}.ora").is_file()
+        flat = torch.from_numpy(np.asarray(psd.composite().convert("RGB"), dtype=np.float32)).permute(2, 0, 1)
+        assert (flat / 127.5 - 1 - final).abs().max() <= 2 / 127.5
+    assert main(["edit", "--model", str(tiny_run), "--input", str(art), "--out", str(tmp_path / "e"),
+                 "--steps", "1", "--perceptual", "none", "--quiet", "--layers", "psd"]) == 0
+    assert [layer.name for layer in PSDImage.open(tmp_path / "e" / "layers.psd")][:2] == ["flat", "shaded (shadow)"]
+
+
+def test_a_bad_layers_value_is_refused_in_one_line(tiny_run, tmp_path, capsys):
+    with pytest.raises(SystemExit):
+        main(["generate", "--input", "x.png", "--out", str(tmp_path / "g"), "--layers", "tiff"])
+    err = capsys.readouterr().err
+    assert "--layers" in err and "ora and psd" in err and len(err.strip().splitlines()) == 1

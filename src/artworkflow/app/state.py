@@ -22,6 +22,7 @@ from torch import Tensor
 
 from ..data.images import MAX_SIDE, load_image, save_image, to_pil
 from ..data.sample import DEMO_MODEL, bundled_sample_path
+from ..report.layers import layer_formats_installed, write_layers
 from ..report.workflow_files import write_gif, write_strip
 from ..editing.regularization import auto_summary
 from ..editing.session import EditSession
@@ -254,24 +255,30 @@ def at_app_size(image: Tensor) -> Tensor:
 
 @dataclass(frozen=True)
 class Downloads:
-    """Files a user can take away: the finished image, all stages side by side, and an animation."""
+    """Files a user can take away: the finished image, all stages side by side, an animation, and the
+    layered files (OpenRaster, Photoshop) an editor opens with one layer per stage."""
 
     final: Path
     strip: Path
     gif: Path
+    layers: tuple[Path, ...] = ()
 
     def paths(self) -> list[str]:
-        return [str(self.final), str(self.strip), str(self.gif)]
+        return [str(self.final), str(self.strip), str(self.gif), *map(str, self.layers)]
 
 
-def write_downloads(stages: list[Tensor], folder: str | os.PathLike, prefix: str) -> Downloads:
-    """Write the downloads of one workflow (stage tensors, (C, H, W) or (1, C, H, W) each) as PNG, PNG
-    and GIF."""
+def write_downloads(stages: list[Tensor], folder: str | os.PathLike, prefix: str,
+                    names: Sequence[str], kinds: Sequence[str]) -> Downloads:
+    """Write the downloads of one workflow (stage tensors, (C, H, W) or (1, C, H, W) each): PNG, PNG,
+    GIF, and the layered files whose library is installed."""
     folder = Path(folder)
     final = save_image(stages[-1][0] if stages[-1].dim() == 4 else stages[-1], folder / f"{prefix}-final.png")
     strip = write_strip(stages, folder / f"{prefix}-workflow.png")
     gif = write_gif(stages, folder / f"{prefix}-workflow.gif")
-    return Downloads(final, strip, gif)
+    images = [s[0] if s.dim() == 4 else s for s in stages]
+    layers = tuple(write_layers(folder / f"{prefix}-layers.{f}", images, names, kinds, overwrite=True)
+                   for f in layer_formats_installed())
+    return Downloads(final, strip, gif, layers)
 
 
 @dataclass(frozen=True)
@@ -391,7 +398,7 @@ class CreatePath:
         """Downloads of the finished workflow."""
         if not self.done:
             raise ConfigError(f"the artwork is not finished yet: choose '{self.names[self.next_stage]}' first")
-        return write_downloads(self.full_steps(), folder, "created")
+        return write_downloads(self.full_steps(), folder, "created", self.names, self.pipeline.workflow.spec.kinds)
 
 
 def perceptual_note(perceptual: PerceptualLoss | None, reason: str | None = None) -> str:
@@ -501,7 +508,7 @@ class EditState:
         return self.session.undo()
 
     def export(self, folder: str | os.PathLike) -> Downloads:
-        return write_downloads(self.full_stages, folder, "edited")
+        return write_downloads(self.full_stages, folder, "edited", self.names, self.session.workflow.spec.kinds)
 
 
 @dataclass

@@ -53,7 +53,7 @@ def _upload(label: str, elem_id: str) -> gr.File:
 
 
 def _downloads(elem_id: str) -> gr.File:
-    return gr.File(label="downloads: final image, workflow strip, GIF", file_count="multiple", interactive=False,
+    return gr.File(label="downloads: final image, workflow strip, GIF, layered files (.ora, .psd)", file_count="multiple", interactive=False,
                    elem_id=elem_id)
 
 

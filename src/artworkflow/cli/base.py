@@ -119,6 +119,19 @@ def add_size_args(parser: argparse.ArgumentParser, whose: str) -> None:
                         help="longest side of full-size images; a larger input is shrunk to it")
 
 
+def add_layers_arg(parser: argparse.ArgumentParser, files: str) -> None:
+    """--layers, the same for every command that writes a workflow."""
+    def formats(text: str) -> tuple[str, ...]:
+        from ..report.layers import layer_formats
+        try:
+            return layer_formats(text)
+        except ArtworkflowError as e:
+            raise argparse.ArgumentTypeError(str(e)) from None
+    parser.add_argument("--layers", type=formats, default=(), metavar="ora,psd",
+                        help=f"also write {files} as layered files (OpenRaster for Krita, GIMP, MyPaint; "
+                        "Photoshop), one layer per stage; needs the layers extra (default: none)")
+
+
 def command(name: str) -> Callable:
     """Register the decorated function as the handler of command ``name``."""
     def deco(fn):

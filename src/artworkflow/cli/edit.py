@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 from ..config import AT_LEAST_ONE, COUNT, NON_NEGATIVE, POSITIVE, SEED, Range
 from ..errors import ConfigError
 from ..report.page import Figure, Section, write_page
-from .base import add_perceptual_args, add_size_args, command, device, number, perceptual_from_args, precision
+from .base import add_layers_arg, add_perceptual_args, add_size_args, command, device, number, perceptual_from_args, precision
 
 if TYPE_CHECKING:
     from ..workflow import Workflow
@@ -89,11 +89,12 @@ def _page(out: Path, title: str, sections: list[tuple[str, str]], metrics: dict[
                                                                     for f, cap in sections])
 
 
-def _edit_files(names: list[str], n_edits: int) -> list[str]:
+def _edit_files(names: list[str], n_edits: int, layers: tuple[str, ...] = ()) -> list[str]:
     """Every file ``edit`` writes, so that one already in the output folder is refused before any work."""
     rows = ["inferred", "before", "after", *(f"edit-{n}" for n in range(1, n_edits + 1))]
     return ["input.png", "workflow.gif", "metrics.json", "index.html", *(f"{r}.png" for r in rows),
-            *(f"{r}/{name}.png" for r in rows for name in names), *(f"stages/{name}.png" for name in names)]
+            *(f"{r}/{name}.png" for r in rows for name in names), *(f"stages/{name}.png" for name in names),
+            *(f"layers.{f}" for f in layers)]
 
 
 def _write_stages(session, names: list[str], size: str, out: Path) -> list[tuple[str, str]]:
@@ -145,7 +146,7 @@ def _edit(a: argparse.Namespace) -> None:
     edits = [(kind, _checked_edit(wf, kind, stage, value)) for kind, (stage, value) in edits]
     perceptual = None if a.method == "none" else perceptual_from_args(a)
     folder = OutputFolder(a.out, a.overwrite)
-    folder.check(_edit_files(names, len(edits)))
+    folder.check(_edit_files(names, len(edits), a.layers))
     note = regularization_note(wf, a.regularization, a.method, model)
     if note is not None:
         print(f"note: {note}", file=sys.stderr)
@@ -170,6 +171,8 @@ def _edit(a: argparse.Namespace) -> None:
         applied = _write_edits(session, edits, names, out, sections)
         session.export_gif(out / "workflow.gif")
         sections[:0] = _write_stages(session, names, a.size, out)
+        for f in a.layers:
+            session.export_layers(out / f"layers.{f}")
         sections.append(("workflow.gif", "the workflow, one frame per stage" + (" (after the edits)" if edits else "")))
         metrics = {"model": str(model), "input": str(a.input), "stages": names, "method": a.method,
                    "regularization": a.regularization,
@@ -257,6 +260,7 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     e.add_argument("--input", required=True, help="the finished artwork (last stage)")
     e.add_argument("--out", required=True, help="output folder; stages/<stage>.png holds the edited workflow")
     add_size_args(e, "the artwork's")
+    add_layers_arg(e, "the edited workflow (as layers.ora|.psd)")
     e.add_argument("--overwrite", action="store_true", help="replace files an earlier command left in --out")
     e.add_argument("--resample", dest="edits", action=_EditAction, metavar="STAGE[:SEED]",
                    help="draw a new latent for STAGE and regenerate it and later stages (repeatable; default: "

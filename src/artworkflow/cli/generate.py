@@ -6,7 +6,7 @@ import json
 import sys
 
 from ..config import AT_LEAST_ONE, SEED
-from .base import add_size_args, command, device, number
+from .base import add_layers_arg, add_size_args, command, device, number
 
 
 @command("generate")
@@ -14,7 +14,8 @@ def _generate(a: argparse.Namespace) -> None:
     from ..generate import write_generation
     notice = lambda text: print(f"note: {text}", file=sys.stderr)  # noqa: E731
     out = write_generation(a.model, a.input, a.out, variations=a.variations, seed=a.seed, device=a.device,
-                           overwrite=a.overwrite, size=a.size, max_size=a.max_size, notice=notice)
+                           overwrite=a.overwrite, size=a.size, max_size=a.max_size, notice=notice,
+                           layers=a.layers)
     for stage, d in json.loads((out / "diversity.json").read_text()).items():
         rel = f", {d['l1_relative']:.2f} of the spread between real items" if d["l1_relative"] is not None else ""
         print(f"diversity of '{stage}': mean pairwise l1 {d['l1_variations']:.4f} between variations{rel}")
@@ -32,5 +33,6 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     g.add_argument("--seed", type=number(SEED), default=0, help="the same seed gives the same images")
     g.add_argument("--out", required=True, help="output folder")
     add_size_args(g, "the input's")
+    add_layers_arg(g, "each workflow-<k> (as workflow-<k>.ora|.psd)")
     g.add_argument("--overwrite", action="store_true", help="replace files an earlier command left in --out")
     g.add_argument("--device", type=device, default="cpu", help="cpu, cuda or cuda:N")

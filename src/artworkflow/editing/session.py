@@ -23,6 +23,7 @@ from ..errors import ConfigError
 from ..fullsize.canvas import MAX_SIZE, limit_size
 from ..fullsize.edit import FullSizeEdit, fit_upload
 from ..nn.vgg import PerceptualLoss
+from ..report.layers import write_layers
 from ..report.workflow_files import FRAME_MS, write_gif, write_strip
 from ..workflow import Workflow
 from .perceptual import LAMBDA_P
@@ -190,6 +191,11 @@ class EditSession:
     def export_strip(self, path: str | os.PathLike) -> Path:
         """All stages side by side in one PNG."""
         return write_strip(self._state.stages, path)
+
+    def export_layers(self, path: str | os.PathLike, lines: bool | None = None, overwrite: bool = False) -> Path:
+        """The current workflow at full size as one layered file, ``.ora`` or ``.psd`` by the suffix
+        (``report.layers.write_layers``: a layer per stage whose visible composite is the final stage)."""
+        return write_layers(path, self.full_stages(), self.names, self.workflow.spec.kinds, lines, overwrite)
 
     def export_gif(self, path: str | os.PathLike, frame_ms: int = FRAME_MS) -> Path:
         """An animated GIF of the workflow, one frame per stage, looping."""

@@ -20,6 +20,7 @@ Multiply layer is rounded up and the Screen layer is computed from it, which kee
 from __future__ import annotations
 
 import importlib
+import importlib.util
 import io
 import os
 import secrets
@@ -173,6 +174,24 @@ def _library(suffix: str, path: Path) -> ModuleType:
     except ImportError:
         raise ConfigError(f"{path}: writing {suffix} files needs the {package} package; install it with "
                           f"pip install 'artworkflow[layers]' (or pip install {package})") from None
+
+
+def layer_formats(text: str, option: str = "--layers") -> tuple[str, ...]:
+    """A comma-separated list of layered formats (``ora``, ``psd``), each checked to be writable here
+    before any work, so a missing library is said in one line at the start."""
+    formats = tuple(dict.fromkeys(f.strip().lower().lstrip(".") for f in text.split(",") if f.strip()))
+    unknown = [f for f in formats if f".{f}" not in FORMATS]
+    if unknown or not formats:
+        raise ConfigError(f"{option} {text}: the layered formats are ora and psd; give one or both, e.g. "
+                          f"{option} ora,psd")
+    for f in formats:
+        _library(f".{f}", Path(option))
+    return formats
+
+
+def layer_formats_installed() -> tuple[str, ...]:
+    """The layered formats this installation can write."""
+    return tuple(suffix[1:] for suffix, (module, _) in FORMATS.items() if importlib.util.find_spec(module))
 
 
 def _write_ora(stack: LayerStack, out: io.BufferedWriter, pyora: ModuleType) -> None:
