@@ -50,20 +50,24 @@ def random_seed(seed: int, k: int) -> int:
 def write_generation(model: str | os.PathLike | None, input_image: str | os.PathLike, out: str | os.PathLike,
                      variations: int = 5, seed: int = 0, device: str = "cpu", overwrite: bool = False,
                      size: str = "full", max_size: int = MAX_SIZE, notice: Callable[[str], None] | None = None,
-                     layers: tuple[str, ...] = ()) -> Path:
+                     layers: tuple[str, ...] = (), workflow_seeds: list[int] | None = None) -> Path:
     """Write ``workflow-<k>/<stage>.png`` for the ``variations`` random workflows (every stage at the
     input's own size, or the model's with ``size="model"``), ``stage-<name>.png`` for every generated
     stage (each row one workflow in which only that stage's latent changes), ``random.png`` (the random
     workflows at the model's size), an ``index.html`` showing them and ``diversity.json``: per stage,
     the mean pairwise ℓ1 between its variations and, when the run's data is at hand, that over the mean
     pairwise ℓ1 between different real items of the stage. ``layers`` (``ora``, ``psd``) adds each
-    random workflow as ``workflow-<k>.<format>``, a layered file. ``model`` None is the bundled model. Files
+    random workflow as ``workflow-<k>.<format>``, a layered file; ``workflows.json`` names the seed of
+    every workflow (``pipeline.sample(first, seed)`` draws it again), and ``workflow_seeds`` writes the
+    workflows of those seeds instead of ``variations`` new ones. ``model`` None is the bundled model. Files
     already in ``out`` are refused unless ``overwrite``; nothing is written if a step fails."""
     if variations < 1:
         raise ConfigError(f"variations is {variations}; it must be an integer >= 1")
     if size not in SIZES:
         raise ConfigError(f"size is {size!r}; use one of {', '.join(SIZES)}")
     check_range("seed", seed, SEED)
+    for z in workflow_seeds or []:
+        check_range("workflow seed", z, SEED)
     model = DEMO_MODEL if model is None else model
     pipe = WorkflowPipeline.from_pretrained(model, device)
     first = pipe.load_full(input_image, 0, max_size, notice)
@@ -72,9 +76,10 @@ def write_generation(model: str | os.PathLike | None, input_image: str | os.Path
     folder = OutputFolder(out, overwrite)
     files = [(f"stage-{n}.png", f"variations of '{n}' (stage {i + 2}); earlier stages fixed")
              for i, n in enumerate(names[1:])] + [("random.png", "every stage re-sampled")]
-    workflows = [f"workflow-{k}/{n}.png" for k in range(1, variations + 1) for n in names]
-    workflows += [f"workflow-{k}.{f}" for k in range(1, variations + 1) for f in layers]
-    folder.check([f for f, _ in files] + workflows + ["index.html", "diversity.json"])
+    count = len(workflow_seeds) if workflow_seeds else variations
+    workflows = [f"workflow-{k}/{n}.png" for k in range(1, count + 1) for n in names]
+    workflows += [f"workflow-{k}.{f}" for k in range(1, count + 1) for f in layers]
+    folder.check([f for f, _ in files] + workflows + ["index.html", "diversity.json", "workflows.json"])
     diversity = {}
     with folder as staging:
         for i in range(len(names) - 1):
@@ -84,17 +89,31 @@ def write_generation(model: str | os.PathLike | None, input_image: str | os.Path
             diversity[names[i + 1]] = {"l1_variations": spread, "l1_real": real,
                                        "l1_relative": None if not real else spread / real}
             save_image(make_grid(rows), staging / files[i][0])
-        rows = [[s[0].cpu() for s in pipe.sample(x1, seed=random_seed(seed, k))] for k in range(1, variations + 1)]
-        save_image(make_grid(rows), staging / "random.png")
-        for k, row in enumerate(rows, 1):
-            stages = pipe.render_full(first, row) if size == "full" else row
-            for name, img in zip(names, stages):
-                save_image(img, staging / f"workflow-{k}" / f"{name}.png")
-            for f in layers:
-                write_layers(staging / f"workflow-{k}.{f}", stages, names, pipe.workflow.spec.kinds)
-        full = [Section(f"workflow {k}: {' → '.join(names)} at the input's size",
-                        figures=[Figure(f"workflow-{k}/{n}.png") for n in names]) for k in range(1, variations + 1)]
+        seeds = workflow_seeds or [random_seed(seed, k) for k in range(1, variations + 1)]
+        records = _write_workflows(pipe, first, seeds, size, layers, staging)
+        full = [Section(f"workflow {r['workflow']} (seed {r['seed']}): {' → '.join(names)} at "
+                        f"{'the input' if size == 'full' else 'the model'}'s size",
+                        figures=[Figure(f) for f in r["stages"].values()]) for r in records]
         write_page(staging / "index.html", f"Columns: {' → '.join(names)}",
                    full + [Section(cap, figures=[Figure(f)]) for f, cap in files])
         (staging / "diversity.json").write_text(json.dumps(diversity, indent=2))
+        (staging / "workflows.json").write_text(json.dumps(records, indent=2))
     return Path(out)
+
+
+def _write_workflows(pipe: WorkflowPipeline, first: torch.Tensor, seeds: list[int], size: str,
+                     layers: tuple[str, ...], staging: Path) -> list[dict]:
+    """Write the random workflow of each seed as ``workflow-<k>/<stage>.png`` (and layered files), and
+    ``random.png`` at the model's size; returns what names each file: workflow, seed, stage."""
+    names, records = pipe.names, []
+    rows = [[s[0].cpu() for s in pipe.sample(pipe.prepare(first, 0), seed=z)] for z in seeds]
+    save_image(make_grid(rows), staging / "random.png")
+    for k, (z, row) in enumerate(zip(seeds, rows), 1):
+        stages = pipe.render_full(first, row) if size == "full" else row
+        for name, img in zip(names, stages):
+            save_image(img, staging / f"workflow-{k}" / f"{name}.png")
+        for f in layers:
+            write_layers(staging / f"workflow-{k}.{f}", stages, names, pipe.workflow.spec.kinds)
+        records.append({"workflow": k, "seed": z, "stages": {n: f"workflow-{k}/{n}.png" for n in names},
+                        "layers": [f"workflow-{k}.{f}" for f in layers]})
+    return records

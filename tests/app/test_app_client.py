@@ -41,6 +41,7 @@ def test_create_variations_pick_and_finish(client, toy_images):
     assert len(variations) == 3 and all(pixels(v).shape[:2] == (64, 64) for v in variations)
     assert "flat" in status and len(path) == 1 and files is None and seed == 7
     assert [c[1] for c in pick["choices"]] == [0, 1, 2]
+    assert [v["caption"] for v in variations] == ["1 · flat · seed 7", "2 · flat · seed 8", "3 · flat · seed 9"]
 
     status, variations2, _, path, files, _ = client.predict(2, 3, 7, api_name="/create_pick")
     assert len(path) == 2 and np.array_equal(pixels(path[1]), pixels(variations[2]))
@@ -51,7 +52,7 @@ def test_create_variations_pick_and_finish(client, toy_images):
     assert seed == 10
     status, _, _, path, files, _ = client.predict(0, 3, 10, api_name="/create_pick")
     assert "Finished" in status and len(path) == 3 and path[2]["caption"] == "shaded · seed 10"
-    assert sorted(Path(f).suffix for f in files) == [".gif", ".png", ".png"]
+    assert sorted(Path(f).suffix for f in files) == [".gif", ".ora", ".png", ".png", ".psd"]
     final = next(f for f in files if f.endswith("final.png"))
     assert np.array_equal(pixels(final), pixels(path[2]))
 
@@ -67,7 +68,7 @@ def test_edit_changes_only_the_chosen_stage_and_later(client, toy_images):
     resampled = [pixels(c) for c in current]
     assert np.array_equal(resampled[0], reconstruction[0])
     assert not all(np.array_equal(a, b) for a, b in zip(resampled[1:], reconstruction[1:]))
-    assert "resample flat (seed 5)" in history and next_seed == 6 and len(files) == 3
+    assert "resample flat (seed 5)" in history and next_seed == 6 and len(files) == 5
 
     *_, current, history, _, _ = client.predict("shaded", drawing(toy_images["shaded"]), api_name="/edit_redraw")
     redrawn = [pixels(c) for c in current]

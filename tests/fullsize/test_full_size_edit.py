@@ -174,3 +174,21 @@ def test_a_bad_layers_value_is_refused_in_one_line(tiny_run, tmp_path, capsys):
         main(["generate", "--input", "x.png", "--out", str(tmp_path / "g"), "--layers", "tiff"])
     err = capsys.readouterr().err
     assert "--layers" in err and "ora and psd" in err and len(err.strip().splitlines()) == 1
+
+
+def test_generate_names_every_workflows_seed_and_the_command_that_draws_it_again(tiny_run, items, tmp_path,
+                                                                                 capsys):
+    import json
+    import shlex
+    line = tmp_path / "line.png"
+    save_image(items[0][0], line)
+    assert main(["generate", "--model", str(tiny_run), "--input", str(line), "--out", str(tmp_path / "g"),
+                 "--variations", "3"]) == 0
+    records = json.loads((tmp_path / "g" / "workflows.json").read_text())
+    assert [r["workflow"] for r in records] == [1, 2, 3] and len({r["seed"] for r in records}) == 3
+    printed = [ln for ln in capsys.readouterr().out.splitlines() if ln.strip().startswith("workflow-2 ")]
+    command = shlex.split(printed[0].split(": ", 1)[1])
+    assert command[:2] == ["artworkflow", "generate"] and str(records[1]["seed"]) in command
+    assert main(command[1:]) == 0
+    again = tmp_path / f"g-seed-{records[1]['seed']}" / "workflow-1" / "shaded.png"
+    assert torch.equal(load_image(again, 3), load_image(tmp_path / "g" / "workflow-2" / "shaded.png", 3))

@@ -157,7 +157,8 @@ def create_view(ctx: AppContext, session: S.Session, seed: int) -> tuple:
     else:
         status = (f"Stage {path.next_stage + 1} of {len(names)}: pick a **{names[path.next_stage]}** "
                   "variation (click it), then press *Pick*; *Re-roll* for others.")
-    variations = [(S.display(c), f"{i + 1} · seed {sd}")
+    stage = names[path.next_stage] if not path.done else ""
+    variations = [(S.display(c), f"{i + 1} · {stage} · seed {sd}")
                   for i, (c, sd) in enumerate(zip(path.full_candidates(), path.candidate_seeds))]
     choices = [(f"{i + 1} (seed {sd})", i) for i, sd in enumerate(path.candidate_seeds)]
     downloads = path.export(session.folder).paths() if path.done else None

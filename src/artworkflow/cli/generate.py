@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import shlex
 import sys
 
 from ..config import AT_LEAST_ONE, SEED
@@ -15,13 +16,27 @@ def _generate(a: argparse.Namespace) -> None:
     notice = lambda text: print(f"note: {text}", file=sys.stderr)  # noqa: E731
     out = write_generation(a.model, a.input, a.out, variations=a.variations, seed=a.seed, device=a.device,
                            overwrite=a.overwrite, size=a.size, max_size=a.max_size, notice=notice,
-                           layers=a.layers)
+                           layers=a.layers, workflow_seeds=a.workflow_seeds)
     for stage, d in json.loads((out / "diversity.json").read_text()).items():
         rel = f", {d['l1_relative']:.2f} of the spread between real items" if d["l1_relative"] is not None else ""
         print(f"diversity of '{stage}': mean pairwise l1 {d['l1_variations']:.4f} between variations{rel}")
     size = "the input's size" if a.size == "full" else "the model's size"
-    print(f"wrote {a.variations} workflows at {size} to {out / 'workflow-<k>'} and the variation grids "
-          f"(open {out / 'index.html'})")
+    records = json.loads((out / "workflows.json").read_text())
+    print(f"wrote {len(records)} workflows at {size} to {out / 'workflow-<k>'} and the variation grids "
+          f"(open {out / 'index.html'}); each again, alone:")
+    for r in records:
+        print(f"  workflow-{r['workflow']} (seed {r['seed']}): {_again(a, r['seed'])}")
+
+
+def _again(a: argparse.Namespace, seed: int) -> str:
+    """The command that writes the workflow of latent seed ``seed`` again, as workflow-1 of a new folder."""
+    from ..fullsize.canvas import MAX_SIZE
+    parts = ["artworkflow generate", *(["--model", a.model] if a.model else []), "--input", a.input,
+             "--workflow-seed", str(seed), "--out", f"{a.out.rstrip('/')}-seed-{seed}"]
+    parts += (["--size", a.size] if a.size != "full" else []) + (["--max-size", str(a.max_size)]
+                                                               if a.max_size != MAX_SIZE else [])
+    parts += ["--layers", ",".join(a.layers)] if a.layers else []
+    return " ".join(shlex.quote(str(p)) if i else p for i, p in enumerate(parts))
 
 
 def add_parsers(sub: argparse._SubParsersAction) -> None:
@@ -31,6 +46,9 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     g.add_argument("--variations", type=number(AT_LEAST_ONE), default=5,
                    help="random workflows written as workflow-<k>/, and rows per grid")
     g.add_argument("--seed", type=number(SEED), default=0, help="the same seed gives the same images")
+    g.add_argument("--workflow-seed", type=number(SEED), action="append", dest="workflow_seeds", metavar="SEED",
+                   help="write the workflow of this latent seed (as printed for each workflow-<k>) instead of "
+                   "--variations random ones; repeatable (default: none)")
     g.add_argument("--out", required=True, help="output folder")
     add_size_args(g, "the input's")
     add_layers_arg(g, "each workflow-<k> (as workflow-<k>.ora|.psd)")
