@@ -5,7 +5,7 @@ import json
 import os
 from pathlib import Path
 
-from typing import Callable
+from typing import Callable, Mapping
 
 import torch
 
@@ -42,6 +42,20 @@ def _real_stage_spread(model: str | os.PathLike, stage: str, channels: int, reso
     return real_spread(torch.stack([ds[i][k] for i in range(min(len(ds), 32))]))
 
 
+def borrowed_latents(pipe: WorkflowPipeline, references: Mapping[str, str | os.PathLike]) -> dict[int, torch.Tensor]:
+    """Generation stage index -> the latent ``pipe.borrow_latent`` takes from each reference artwork
+    (``--reference STAGE=IMAGE``); a bad stage or image is refused naming the option."""
+    fixed = {}
+    for stage, image in references.items():
+        try:
+            z = pipe.borrow_latent(stage, image)
+        except ArtworkflowError as e:
+            detail = str(e).removeprefix(f"{image}: ")
+            raise type(e)(f"--reference {stage}={image}: {detail}") from None
+        fixed[pipe.workflow.stage_index(stage) - 1] = z
+    return fixed
+
+
 def random_seed(seed: int, k: int) -> int:
     """The seed of the k-th (1-based) random workflow of ``random.png`` and ``workflow-<k>/``."""
     return seed * 1000 + 499 + k
@@ -50,17 +64,21 @@ def random_seed(seed: int, k: int) -> int:
 def write_generation(model: str | os.PathLike | None, input_image: str | os.PathLike, out: str | os.PathLike,
                      variations: int = 5, seed: int = 0, device: str = "cpu", overwrite: bool = False,
                      size: str = "full", max_size: int = MAX_SIZE, notice: Callable[[str], None] | None = None,
-                     layers: tuple[str, ...] = (), workflow_seeds: list[int] | None = None) -> Path:
+                     layers: tuple[str, ...] = (), workflow_seeds: list[int] | None = None,
+                     references: Mapping[str, str | os.PathLike] | None = None) -> Path:
     """Write ``workflow-<k>/<stage>.png`` for the ``variations`` random workflows (every stage at the
     input's own size, or the model's with ``size="model"``), ``stage-<name>.png`` for every generated
     stage (each row one workflow in which only that stage's latent changes), ``random.png`` (the random
     workflows at the model's size), an ``index.html`` showing them and ``diversity.json``: per stage,
     the mean pairwise ℓ1 between its variations and, when the run's data is at hand, that over the mean
-    pairwise ℓ1 between different real items of the stage. ``layers`` (``ora``, ``psd``) adds each
-    random workflow as ``workflow-<k>.<format>``, a layered file; ``workflows.json`` names the seed of
-    every workflow (``pipeline.sample(first, seed)`` draws it again), and ``workflow_seeds`` writes the
-    workflows of those seeds instead of ``variations`` new ones. ``model`` None is the bundled model. Files
-    already in ``out`` are refused unless ``overwrite``; nothing is written if a step fails."""
+    pairwise ℓ1 between different real items of the stage, and ``generation.json`` (input, seed, references).
+    ``references`` (stage name -> a finished artwork) gives each such stage, in every workflow written, the
+    latent borrowed from that artwork instead of a random one (``borrowed_latents``; its own grid still
+    varies it). ``layers`` (``ora``, ``psd``) adds each random workflow as ``workflow-<k>.<format>``, a
+    layered file; ``workflows.json`` names the seed of every workflow (``pipeline.sample(first, seed)``
+    draws it again), and ``workflow_seeds`` writes the workflows of those seeds instead of ``variations``
+    new ones. ``model`` None is the bundled model. Files already in ``out`` are refused unless
+    ``overwrite``; nothing is written if a step fails."""
     if variations < 1:
         raise ConfigError(f"variations is {variations}; it must be an integer >= 1")
     if size not in SIZES:
@@ -72,6 +90,8 @@ def write_generation(model: str | os.PathLike | None, input_image: str | os.Path
     pipe = WorkflowPipeline.from_pretrained(model, device)
     first = pipe.load_full(input_image, 0, max_size, notice)
     x1 = pipe.prepare(first, 0)
+    references = {stage: str(image) for stage, image in (references or {}).items()}
+    fixed = borrowed_latents(pipe, references)
     names = pipe.names
     folder = OutputFolder(out, overwrite)
     files = [(f"stage-{n}.png", f"variations of '{n}' (stage {i + 2}); earlier stages fixed")
@@ -79,18 +99,19 @@ def write_generation(model: str | os.PathLike | None, input_image: str | os.Path
     count = len(workflow_seeds) if workflow_seeds else variations
     workflows = [f"workflow-{k}/{n}.png" for k in range(1, count + 1) for n in names]
     workflows += [f"workflow-{k}.{f}" for k in range(1, count + 1) for f in layers]
-    folder.check([f for f, _ in files] + workflows + ["index.html", "diversity.json", "workflows.json"])
+    folder.check([f for f, _ in files] + workflows + ["index.html", "diversity.json", "workflows.json",
+                                                      "generation.json"])
     diversity = {}
     with folder as staging:
         for i in range(len(names) - 1):
-            rows = [[s[0].cpu() for s in wf] for wf in pipe.stage_variations(x1, i, variations, seed)]
+            rows = [[s[0].cpu() for s in wf] for wf in pipe.stage_variations(x1, i, variations, seed, fixed)]
             spread = mean_pairwise(torch.stack([r[i + 1] for r in rows])) if variations > 1 else 0.0
             real = _real_stage_spread(model, names[i + 1], rows[0][i + 1].shape[0], pipe.resolution)
             diversity[names[i + 1]] = {"l1_variations": spread, "l1_real": real,
                                        "l1_relative": None if not real else spread / real}
             save_image(make_grid(rows), staging / files[i][0])
         seeds = workflow_seeds or [random_seed(seed, k) for k in range(1, variations + 1)]
-        records = _write_workflows(pipe, first, seeds, size, layers, staging)
+        records = _write_workflows(pipe, first, seeds, fixed, size, layers, staging)
         full = [Section(f"workflow {r['workflow']} (seed {r['seed']}): {' → '.join(names)} at "
                         f"{'the input' if size == 'full' else 'the model'}'s size",
                         figures=[Figure(f) for f in r["stages"].values()]) for r in records]
@@ -98,15 +119,18 @@ def write_generation(model: str | os.PathLike | None, input_image: str | os.Path
                    full + [Section(cap, figures=[Figure(f)]) for f, cap in files])
         (staging / "diversity.json").write_text(json.dumps(diversity, indent=2))
         (staging / "workflows.json").write_text(json.dumps(records, indent=2))
+        record = {"input": str(input_image), "seed": seed, "variations": variations, "references": references}
+        (staging / "generation.json").write_text(json.dumps(record, indent=2))
     return Path(out)
 
 
-def _write_workflows(pipe: WorkflowPipeline, first: torch.Tensor, seeds: list[int], size: str,
-                     layers: tuple[str, ...], staging: Path) -> list[dict]:
+def _write_workflows(pipe: WorkflowPipeline, first: torch.Tensor, seeds: list[int],
+                     fixed: Mapping[int, torch.Tensor] | None, size: str, layers: tuple[str, ...],
+                     staging: Path) -> list[dict]:
     """Write the random workflow of each seed as ``workflow-<k>/<stage>.png`` (and layered files), and
     ``random.png`` at the model's size; returns what names each file: workflow, seed, stage."""
     names, records = pipe.names, []
-    rows = [[s[0].cpu() for s in pipe.sample(pipe.prepare(first, 0), seed=z)] for z in seeds]
+    rows = [[s[0].cpu() for s in pipe.sample(pipe.prepare(first, 0), z, fixed)] for z in seeds]
     save_image(make_grid(rows), staging / "random.png")
     for k, (z, row) in enumerate(zip(seeds, rows), 1):
         stages = pipe.render_full(first, row) if size == "full" else row

@@ -3,6 +3,7 @@ artwork into its stages. The CLI and the app go through this object only."""
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from pathlib import Path
 
 import torch
@@ -10,6 +11,7 @@ import torch
 from .accel import accelerate
 from .data.images import image_channels, load_image, resize
 from .errors import ConfigError
+from .editing.regularizer import generation_index
 from .editing.render import EditNetworks, edit_networks
 from .fullsize.canvas import MAX_SIZE, limit_size
 from .fullsize.render import render_stages
@@ -84,22 +86,41 @@ class WorkflowPipeline:
             image = resize(image, self.resolution)
         return image.to(self.workflow.device)
 
-    def latents(self, batch: int, seed: int) -> list[torch.Tensor]:
-        return self.workflow.random_z(batch, torch.Generator().manual_seed(seed))
+    def latents(self, batch: int, seed: int, fixed: Mapping[int, torch.Tensor] | None = None) -> list[torch.Tensor]:
+        """Random latents of every generation stage from ``seed``, except those in ``fixed`` (generation
+        stage index -> a (1, nz) latent, e.g. from ``borrow_latent``), which every item of the batch uses."""
+        zs = self.workflow.random_z(batch, torch.Generator().manual_seed(seed))
+        for k, z in (fixed or {}).items():
+            zs[k] = z.reshape(1, -1).to(zs[k]).expand(batch, -1)
+        return zs
+
+    @torch.no_grad()
+    def borrow_latent(self, stage: int | str, artwork: torch.Tensor | str | os.PathLike) -> torch.Tensor:
+        """The latent of image stage ``stage`` (≥ 1) of another finished artwork (a tensor in [-1, 1] or an
+        image file, converted like any input: channels made the last stage's, resized to the model's
+        resolution), as ``Workflow.artwork_latents`` encodes it: drawing ``stage`` with it gives that
+        stage the artwork's look, e.g. its colours. (1, nz), or (B, nz) for a batch of artworks."""
+        k = generation_index(self.workflow, stage)
+        last = self.workflow.n_stages - 1
+        final = self.prepare(artwork, last) if isinstance(artwork, torch.Tensor) else self.load(artwork, last)
+        return self.workflow.artwork_latents(final)[k]
 
     @torch.no_grad()
     def generate(self, x1: torch.Tensor, zs: list[torch.Tensor]) -> list[torch.Tensor]:
         return self.workflow.generate(x1, zs=zs)
 
     @torch.no_grad()
-    def sample(self, x1: torch.Tensor, seed: int = 0) -> list[torch.Tensor]:
-        return self.generate(x1, self.latents(x1.shape[0], seed))
+    def sample(self, x1: torch.Tensor, seed: int = 0, fixed: Mapping[int, torch.Tensor] | None = None
+               ) -> list[torch.Tensor]:
+        """A random workflow from ``x1``; the latents in ``fixed`` (see ``latents``) instead of random ones."""
+        return self.generate(x1, self.latents(x1.shape[0], seed, fixed))
 
     @torch.no_grad()
-    def stage_variations(self, x1: torch.Tensor, stage: int, k: int, seed: int = 0) -> list[list[torch.Tensor]]:
+    def stage_variations(self, x1: torch.Tensor, stage: int, k: int, seed: int = 0,
+                         fixed: Mapping[int, torch.Tensor] | None = None) -> list[list[torch.Tensor]]:
         """k workflows from one first-stage image that differ only in the latent of generation
-        stage ``stage`` (0-based); the other latents are fixed by ``seed``."""
-        base = self.latents(1, seed)
+        stage ``stage`` (0-based); the other latents are fixed by ``seed``, or given in ``fixed``."""
+        base = self.latents(1, seed, fixed)
         out = []
         for v in range(k):
             zs = [z.clone() for z in base]

@@ -84,6 +84,15 @@ class Workflow(nn.Module):
         """(mu, logvar) of the stage-i latent that explains the stage-(i+1) image."""
         return self.encoders[i](next_image)
 
+    def artwork_latents(self, final: torch.Tensor, inferred: list[torch.Tensor] | None = None) -> list[torch.Tensor]:
+        """The latent (the encoder's mean) of every generation stage of a finished artwork: E_i of its
+        inferred stage i + 1, of the artwork itself for the last stage. They regenerate the artwork's look
+        stage by stage, so a stage's latent can be taken from one artwork to another. ``inferred``:
+        ``infer(final)`` when already at hand."""
+        inferred = self.infer(final) if inferred is None else inferred
+        targets = [*inferred[1:-1], final]
+        return [self.encode(i, target)[0] for i, target in enumerate(targets)]
+
     def adain_vector(self, i: int, z: torch.Tensor) -> torch.Tensor:
         return self.generators[i].adain_vector(z)
 

@@ -19,8 +19,8 @@ def python_blocks() -> list[str]:
 
 def test_the_readme_documents_editing_and_saving_from_python():
     code = "\n".join(python_blocks())
-    for name in ("EditSession.from_artwork", ".resample(", ".set_stage_image(", ".undo()", ".export_strip(",
-                 ".export_gif(", "save_image("):
+    for name in ("EditSession.from_artwork", ".resample(", ".set_stage_image(", ".borrow(", ".undo()",
+                 ".export_strip(", ".export_gif(", "save_image("):
         assert name in code, name
 
 
@@ -33,6 +33,7 @@ def test_the_readme_python_examples_run(index, tiny_run, toy_data, tmp_path, mon
     save_image(test[0][0], "sketch.png")
     save_image(test[1][0], "redrawn-sketch.png")
     save_image(test[0][-1], "art.png")
+    save_image(test[1][-1], "other-artwork.png")
     code = python_blocks()[index]
     exec(compile(code, f"README.md python block {index + 1}", "exec"), {})
     written = re.findall(r'"(out/[\w.]+)"', code)

@@ -2,6 +2,7 @@ import pytest
 import torch
 from PIL import Image
 
+from artworkflow.data.images import save_image
 from artworkflow.editing.session import EditSession
 from artworkflow.errors import ConfigError
 
@@ -124,3 +125,21 @@ def test_plain_networks_edit_like_the_accelerated_copies(workflow, artwork):
     again = EditSession(workflow, rec.inferred[0], rec.adain, rec.latents, amp="none", accel=False)
     for a, b in zip(fast.resample(2, seed=5), again.resample(2, seed=5)):
         torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-4)
+
+
+def test_borrow_takes_a_stage_from_another_artwork_and_undoes(session, workflow, test_items, tmp_path):
+    other = test_items[1][-1]
+    before, latents = session.stages, session.latents
+    after = session.borrow("flat", other)
+    want = workflow.artwork_latents(other[None])[0]
+    assert torch.equal(after[0], before[0]) and torch.equal(session.latents[0], want)
+    assert not torch.equal(after[1], before[1]) and not torch.equal(after[2], before[2])
+    assert torch.equal(session.latents[1], latents[1]) and session.history[-1] == "borrow flat from another artwork"
+    last = session.stages
+    grey = save_image(other.mean(0, keepdim=True), tmp_path / "other-grey.png")
+    session.borrow(2, grey)
+    assert same(session.stages[:2], last[:2]) and not torch.equal(session.stages[2], last[2])
+    assert session.history[-1] == "borrow shaded from other-grey.png"
+    assert session.undo() and same(session.stages, last) and session.undo() and same(session.stages, before)
+    with pytest.raises(ConfigError, match="first stage"):
+        session.borrow(0, other)

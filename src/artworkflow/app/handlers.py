@@ -150,7 +150,7 @@ def create_view(ctx: AppContext, session: S.Session, seed: int) -> tuple:
     """Outputs of every Create event: session, status, variations, their picker, the path so far,
     downloads, seed and whether the artwork can go to the Edit tab."""
     path, names = session.create, ctx.names
-    chosen = [(S.display(img), f"{s.name} · " + ("yours" if s.seed is None else f"seed {s.seed}"))
+    chosen = [(S.display(img), f"{s.name} · {s.origin}")
               for s, img in zip(path.steps, path.full_steps())]
     if path.done:
         status = f"Finished: every stage is chosen ({ctx.chain}). Download it, go *Back* a stage, or edit it."
@@ -158,9 +158,9 @@ def create_view(ctx: AppContext, session: S.Session, seed: int) -> tuple:
         status = (f"Stage {path.next_stage + 1} of {len(names)}: pick a **{names[path.next_stage]}** "
                   "variation (click it), then press *Pick*; *Re-roll* for others.")
     stage = names[path.next_stage] if not path.done else ""
-    variations = [(S.display(c), f"{i + 1} · {stage} · seed {sd}")
-                  for i, (c, sd) in enumerate(zip(path.full_candidates(), path.candidate_seeds))]
-    choices = [(f"{i + 1} (seed {sd})", i) for i, sd in enumerate(path.candidate_seeds)]
+    variations = [(S.display(c), f"{i + 1} · {stage} · {origin}")
+                  for i, (c, origin) in enumerate(zip(path.full_candidates(), path.candidate_origins))]
+    choices = [(f"{i + 1} ({origin})", i) for i, origin in enumerate(path.candidate_origins)]
     downloads = path.export(session.folder).paths() if path.done else None
     return (session, status, variations, gr.Radio(choices=choices, value=0 if choices else None), chosen,
             downloads, seed, gr.Button(interactive=path.done))
@@ -229,6 +229,20 @@ def create_back(ctx: AppContext, session: S.Session | None, k: Any, seed: Any) -
     if not path.back():
         raise ConfigError(f"the {ctx.names[0]} is where the workflow starts; there is no stage before it")
     path.variations(k, seed)
+    return create_view(ctx, session, seed)
+
+
+@user_errors
+def create_borrow(ctx: AppContext, session: S.Session | None, reference: Any, k: Any, seed: Any) -> tuple:
+    """Roll the next stage's variations again, the first drawn with that stage of the reference artwork."""
+    k, seed = _k_and_seed(k, seed)
+    path = _create_path(ctx, session)
+    if path.done:
+        raise ConfigError("every stage is chosen; go Back a stage to borrow it from another artwork")
+    source = sent_image(reference)
+    if not source:
+        raise ConfigError(f"upload a reference artwork ({ctx.names[-1]}) first")
+    path.variations(k, seed, reference=ctx.read(source, ctx.last))
     return create_view(ctx, session, seed)
 
 
@@ -329,6 +343,18 @@ def edit_redraw(ctx: AppContext, session: S.Session | None, stage: Any, drawing:
     if not source:
         raise ConfigError(f"draw on the {stage} image first")
     edit.redraw(s, ctx.read(source, s))
+    return edit_view(ctx, session, stage)
+
+
+@user_errors
+def edit_borrow(ctx: AppContext, session: S.Session | None, stage: Any, reference: Any) -> tuple:
+    """Give the chosen stage the look of that stage of another artwork; the later stages follow."""
+    s = _stage(ctx, stage)
+    edit = _edit(session)
+    source = sent_image(reference)
+    if not source:
+        raise ConfigError(f"upload the artwork ({ctx.names[-1]}) to take the {stage} from first")
+    edit.borrow(s, ctx.read(source, ctx.last))
     return edit_view(ctx, session, stage)
 
 

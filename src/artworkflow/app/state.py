@@ -281,14 +281,26 @@ def write_downloads(stages: list[Tensor], folder: str | os.PathLike, prefix: str
     return Downloads(final, strip, gif, layers)
 
 
+BORROWED = "from the reference"
+"""How the page names a variation drawn with a reference artwork's latent."""
+
+
 @dataclass(frozen=True)
 class Step:
-    """One stage of a created workflow: its image and the seed of its latent (None for the first
-    stage, which the user provides)."""
+    """One stage of a created workflow: its image, the latent that drew it and that latent's seed
+    (both None for the first stage, which the user provides; the seed None for a borrowed latent)."""
 
     name: str
     image: Tensor
     seed: int | None
+    latent: Tensor | None = None
+
+    @property
+    def origin(self) -> str:
+        """Where the stage came from, as the page says it."""
+        if self.latent is None:
+            return "yours"
+        return BORROWED if self.seed is None else f"seed {self.seed}"
 
 
 class CreatePath:
@@ -307,7 +319,8 @@ class CreatePath:
             x1 = pipeline.prepare(first, 0)
         self._steps: list[Step] = [Step(pipeline.names[0], x1, None)]
         self._candidates: list[Tensor] = []
-        self._candidate_seeds: list[int] = []
+        self._candidate_seeds: list[int | None] = []
+        self._candidate_latents: list[Tensor] = []
 
     @property
     def names(self) -> list[str]:
@@ -334,32 +347,38 @@ class CreatePath:
         return list(self._candidates)
 
     @property
-    def candidate_seeds(self) -> list[int]:
+    def candidate_seeds(self) -> list[int | None]:
+        """The seed of each variation's latent; None for one borrowed from a reference artwork."""
         return list(self._candidate_seeds)
+
+    @property
+    def candidate_origins(self) -> list[str]:
+        return [BORROWED if sd is None else f"seed {sd}" for sd in self._candidate_seeds]
 
     def _latent(self, stage: int, seed: int) -> Tensor:
         return self.pipeline.latents(1, seed)[stage]
 
-    def variations(self, k: int = DEFAULT_VARIATIONS, seed: int = 0) -> list[Tensor]:
+    def variations(self, k: int = DEFAULT_VARIATIONS, seed: int = 0, reference: Tensor | None = None
+                   ) -> list[Tensor]:
         """Offer ``k`` variations of the next stage that differ only in that stage's latent; the
-        stages already chosen keep their latents."""
+        stages already chosen keep their latents. With a ``reference`` (a finished artwork), the first
+        variation draws the stage with that artwork's latent of it (``WorkflowPipeline.borrow_latent``)."""
         s = self.next_stage
         if s is None:
             raise ConfigError(f"every stage is chosen, '{self.names[-1]}' included; go back a stage or start again")
         k = whole_number(k, VARIATIONS_LABEL, 1, MAX_VARIATIONS)
         seed = whole_number(seed, SEED_LABEL, 0, MAX_SEED)
-        seeds = [seed + v for v in range(k)]
+        seeds: list[int | None] = [seed + v for v in range(k)]
         with torch.inference_mode():
-            zs = []
-            for j in range(len(self.names) - 1):
-                if j < s - 1:
-                    zs.append(self._latent(j, self._steps[j + 1].seed).expand(k, -1))
-                else:
-                    zs.append(torch.cat([self._latent(j, sd) for sd in seeds]))
+            latents = [self._latent(s - 1, sd) for sd in seeds]
+            if reference is not None:
+                seeds[0], latents[0] = None, self.pipeline.borrow_latent(s, reference)
+            zs = [step.latent.expand(k, -1) for step in self._steps[1:]] + [torch.cat(latents)]
+            zs += zs[-1:] * (len(self.names) - 1 - s)  # the stages after s are not shown: any latent will do
             x1 = self._steps[0].image.expand(k, -1, -1, -1)
             out = self.pipeline.generate(x1, zs)[s]
         self._candidates = [out[v:v + 1].clone() for v in range(k)]
-        self._candidate_seeds = seeds
+        self._candidate_seeds, self._candidate_latents = seeds, latents
         return self.candidates
 
     def pick(self, index: int) -> Step:
@@ -369,9 +388,10 @@ class CreatePath:
         index = int(index)
         if not 0 <= index < len(self._candidates):
             raise ConfigError(f"pick a variation from 1 to {len(self._candidates)}, got {index + 1}")
-        step = Step(self.names[len(self._steps)], self._candidates[index], self._candidate_seeds[index])
+        step = Step(self.names[len(self._steps)], self._candidates[index], self._candidate_seeds[index],
+                    self._candidate_latents[index])
         self._steps.append(step)
-        self._candidates, self._candidate_seeds = [], []
+        self._candidates, self._candidate_seeds, self._candidate_latents = [], [], []
         return step
 
     def _full(self, stages: list[Tensor]) -> list[Tensor]:
@@ -391,7 +411,7 @@ class CreatePath:
         if len(self._steps) == 1:
             return False
         self._steps.pop()
-        self._candidates, self._candidate_seeds = [], []
+        self._candidates, self._candidate_seeds, self._candidate_latents = [], [], []
         return True
 
     def export(self, folder: str | os.PathLike) -> Downloads:
@@ -499,6 +519,10 @@ class EditState:
     def resample(self, stage: int | str, seed: int) -> list[Tensor]:
         """A new look for ``stage``; earlier stages stay exactly as they are."""
         return self.session.resample(stage, whole_number(seed, SEED_LABEL, 0, MAX_SEED))
+
+    def borrow(self, stage: int | str, artwork: Tensor) -> list[Tensor]:
+        """Give ``stage`` the look of that stage of another finished artwork (``EditSession.borrow``)."""
+        return self.session.borrow(stage, artwork)
 
     def redraw(self, stage: int | str, image: Tensor) -> list[Tensor]:
         """Replace the image of ``stage`` with the user's drawing and regenerate the later stages."""

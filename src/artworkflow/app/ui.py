@@ -80,6 +80,16 @@ class CreateTab:
     path: gr.Gallery
     files: gr.File
     to_edit: gr.Button
+    reference: gr.File
+    borrow: gr.Button
+
+
+def _borrow_controls(label: str, button: str, prefix: str) -> tuple[gr.File, gr.Button]:
+    """A reference artwork's upload and the button that borrows a stage from it."""
+    with gr.Accordion("Borrow a stage from another artwork", open=False, elem_id=f"{prefix}-borrow-panel"):
+        reference = _upload(label, f"{prefix}-reference")
+        borrow = gr.Button(button, elem_id=f"{prefix}-borrow")
+    return reference, borrow
 
 
 def create_tab(ctx: H.AppContext, examples: list[Path]) -> CreateTab:
@@ -110,8 +120,10 @@ def create_tab(ctx: H.AppContext, examples: list[Path]) -> CreateTab:
             path = _gallery("your workflow so far", "create-path", n, fit_columns=False)
             files = _downloads("create-files")
             to_edit = gr.Button("Edit this artwork →", interactive=False, elem_id="create-to-edit")
+            reference, borrow = _borrow_controls(f"reference artwork ({ctx.names[-1]})",
+                                                 "Use the next stage of this artwork (as variation 1)", "create")
     return CreateTab(upload, sketch, k, seed, start, status, variations, pick, back, reroll, pick_btn, path,
-                     files, to_edit)
+                     files, to_edit, reference, borrow)
 
 
 def wire_create(ctx: H.AppContext, tab: CreateTab, session: gr.State, heavy: dict) -> None:
@@ -126,6 +138,8 @@ def wire_create(ctx: H.AppContext, tab: CreateTab, session: gr.State, heavy: dic
     tab.pick_btn.click(_bind(ctx, H.create_pick), [session, tab.pick, tab.k, tab.seed], out,
                        api_name="create_pick", **model)
     tab.back.click(_bind(ctx, H.create_back), [session, tab.k, tab.seed], out, api_name="create_back", **model)
+    tab.borrow.click(_bind(ctx, H.create_borrow), [session, tab.reference, tab.k, tab.seed], out,
+                     api_name="create_borrow", **model)
     tab.variations.select(H.select_variation, None, tab.pick, api_visibility="private", queue=False)
 
 
@@ -149,6 +163,8 @@ class EditTab:
     drawing: gr.ImageEditor
     redraw: gr.Button
     files: gr.File
+    reference: gr.File
+    borrow: gr.Button
 
 
 def _edit_inputs(ctx: H.AppContext, examples: list[Path]) -> tuple:
@@ -188,7 +204,9 @@ def _edit_changes(ctx: H.AppContext) -> tuple:
                     elem_id="edit-drawing")
                 stage_upload = _upload("or upload an image for the chosen stage", "edit-stage-upload")
                 redraw = gr.Button("Apply drawing (regenerates the later stages)", elem_id="edit-redraw")
-    return stage, seed, resample, undo, history, stage_upload, drawing, redraw
+            reference, borrow = _borrow_controls(f"artwork ({ctx.names[-1]}) to take the chosen stage from",
+                                                 "Use the chosen stage of this artwork", "edit")
+    return stage, seed, resample, undo, history, stage_upload, drawing, redraw, reference, borrow
 
 
 def edit_tab(ctx: H.AppContext, examples: list[Path]) -> EditTab:
@@ -201,9 +219,9 @@ def edit_tab(ctx: H.AppContext, examples: list[Path]) -> EditTab:
             summary = gr.Markdown("Upload a finished artwork and press *Decompose*.", elem_id="edit-summary")
             inferred = _gallery("inferred stages", "edit-inferred", n)
             current = _gallery("current workflow (reconstruction, then your edits)", "edit-stages", n)
-    stage, seed, resample, undo, history, stage_upload, drawing, redraw = _edit_changes(ctx)
+    stage, seed, resample, undo, history, stage_upload, drawing, redraw, reference, borrow = _edit_changes(ctx)
     return EditTab(*inputs, summary, inferred, current, stage, seed, resample, undo, history, stage_upload,
-                   drawing, redraw, _downloads("edit-files"))
+                   drawing, redraw, _downloads("edit-files"), reference, borrow)
 
 
 def wire_edit(ctx: H.AppContext, tab: EditTab, session: gr.State, heavy: dict) -> None:
@@ -218,6 +236,8 @@ def wire_edit(ctx: H.AppContext, tab: EditTab, session: gr.State, heavy: dict) -
     tab.redraw.click(_bind(ctx, H.edit_redraw, blobs=tab.drawing.blob_storage), [session, tab.stage, tab.drawing],
                      out, api_name="edit_redraw", **model)
     tab.undo.click(_bind(ctx, H.edit_undo), [session, tab.stage], out, api_name="edit_undo", **model)
+    tab.borrow.click(_bind(ctx, H.edit_borrow), [session, tab.stage, tab.reference], out, api_name="edit_borrow",
+                     **model)
     tab.stage.change(_bind(ctx, H.stage_drawing), [session, tab.stage], tab.drawing, **private)
     tab.stage_upload.change(_bind(ctx, H.edit_upload_stage), [tab.stage_upload, tab.stage], tab.drawing, **private)
 

@@ -6,13 +6,13 @@ import argparse
 import sys
 
 from ..errors import ArtworkflowError
-from . import app, dataset, demo, edit, evaluate, fullsize, generate, train
+from . import app, borrow, dataset, demo, edit, evaluate, fullsize, generate, train
 from .base import COMMANDS, Parser, error_text
 
 DESCRIPTION = ("Model artistic workflows (sketch → flat colour → shading → ...): build stage datasets, train a "
                "workflow, generate artwork stage by stage, edit finished artwork at any stage, evaluate, and "
                "serve the web app. 'artworkflow COMMAND --help' lists the options of a command.")
-SUBCOMMANDS = (dataset, train, generate, evaluate, fullsize, demo, edit, app)
+SUBCOMMANDS = (dataset, train, generate, evaluate, fullsize, borrow, demo, edit, app)
 """The modules of the commands, in the order the help lists them: each has ``add_parsers(sub)`` and
 registers its handlers with ``@command(name)``."""
 

@@ -98,7 +98,7 @@ def reconstruct(workflow: Workflow, final: Tensor, *, method: str = "adain",
     with torch.no_grad():
         inferred = workflow.infer(final)
         references = [inferred[i + 1] for i in range(n_gen - 1)] + [final]
-        latents = [workflow.encode(i, references[i])[0] for i in range(n_gen)]
+        latents = workflow.artwork_latents(final, inferred)
         initial_adain = [workflow.adain_vector(i, z) for i, z in enumerate(latents)]
     initial = [inferred[0]]
     for i, g in enumerate(nets.generators):

@@ -154,6 +154,17 @@ class EditSession:
             raise ValueError(f"z must have {self.workflow.model_config.nz} values, got {z.shape[1]}")
         return self._set_latent(k, z, f"set latent of {self.names[k + 1]}")
 
+    def borrow(self, stage: int | str, artwork: Tensor | str | os.PathLike) -> list[Tensor]:
+        """Give ``stage`` (≥ 1) the look of that stage of another finished artwork (a tensor in [-1, 1] or
+        an image file, converted to the last stage's channels and the model's resolution): its encoded
+        latent (``Workflow.artwork_latents``) replaces this stage's, and the later stages regenerate."""
+        k = generation_index(self.workflow, stage)
+        final = _as_stage_image(self.workflow, artwork, self.workflow.n_stages - 1)
+        with torch.no_grad():
+            z = self.workflow.artwork_latents(final)[k]
+        source = "another artwork" if isinstance(artwork, Tensor) else Path(artwork).name
+        return self._set_latent(k, z, f"borrow {self.names[k + 1]} from {source}")
+
     def set_adain(self, stage: int | str, vector: Tensor) -> list[Tensor]:
         """Use an AdaIN vector directly for ``stage`` (≥ 1) and regenerate from there."""
         k = generation_index(self.workflow, stage)
