@@ -72,7 +72,7 @@ def test_the_borrow_events_of_both_tabs(ctx, files):
     with pytest.raises(gr.Error, match="upload a reference artwork"):
         H.create_borrow(ctx, session, None, 2, 0)
     out = H.create_borrow(ctx, session, {"path": files["reference"]}, 2, 7)
-    assert [label for _, label in out[2]] == [f"1 · {S.BORROWED}", "2 · seed 8"]
+    assert [label for _, label in out[2]] == [f"1 · stage1 · {S.BORROWED}", "2 · stage1 · seed 8"]
     session, *_ = H.edit_decompose(ctx, session, files["reference"], "none", 0, "stage1")
     before = session.edit.stages
     out = H.edit_borrow(ctx, session, "stage1", files["sketch"])
