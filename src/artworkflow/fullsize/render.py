@@ -65,12 +65,29 @@ def _other_side(labels: np.ndarray, side: np.ndarray) -> np.ndarray:
     return ndimage.grey_dilation(np.where(side, labels, 0), size=(3, 3))
 
 
-def paint_regions(seg: Segmentation, colours: np.ndarray, background: np.ndarray) -> np.ndarray:
-    """(C, H, W) flat colour: strokes painted as the region beside them (the inner one next to the
-    background), and every edge between ink and paper blended by the line art's ink coverage, so the
-    result is as anti-aliased as the line art."""
-    labels = fill_strokes(seg, ~background)
-    cov = seg.coverage
+STROKE_MERGE = 0.0
+"""A stroke keeps a colour of its own where the model paints it at least this far (largest channel
+difference, [-1, 1]) from the region it borders; nearer, it takes the region's colour."""
+
+
+def stroke_labels(seg: Segmentation, labels: np.ndarray, colours: np.ndarray,
+                  image: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Labels and colours with the strokes given to each region made a region of their own (label
+    + count) where the model paints them in a colour of their own (``STROKE_MERGE``)."""
+    n = seg.count
+    stroke = seg.labels == 0
+    stroke_colours = np.nan_to_num(_medians(image[:, stroke], labels[stroke], n), nan=np.inf)
+    keep = np.abs(stroke_colours - colours).max(1) >= STROKE_MERGE
+    keep &= np.isfinite(stroke_colours[:, 0])
+    keep[0] = False
+    out = np.where(stroke & keep[labels], labels + n, labels).astype(np.int32)
+    return out, np.concatenate([colours, np.where(np.isfinite(stroke_colours), stroke_colours, 1.0)])
+
+
+def paint_regions(labels: np.ndarray, coverage: np.ndarray, colours: np.ndarray) -> np.ndarray:
+    """(C, H, W) flat colour of ``labels``, every edge between ink and paper blended by the line art's
+    ink ``coverage``, so the result is as anti-aliased as the line art."""
+    cov = coverage
     ink = cov > INK_LEVEL
     edge = (cov > 0) & (cov < 1)
     ink_label, paper_label = labels.copy(), labels.copy()
@@ -89,10 +106,12 @@ def paint_regions(seg: Segmentation, colours: np.ndarray, background: np.ndarray
 def render_region(seg: Segmentation, stage: Tensor) -> Tensor:
     """A region stage at the segmentation's size from the model's stage image."""
     size = seg.labels.shape
-    colours = region_colours(seg.labels, _model_image(stage, size), seg.count)
+    image = _model_image(stage, size)
+    colours = region_colours(seg.labels, image, seg.count)
     background = seg.border & (colours.min(1) >= WHITE_LEVEL)
     colours[background] = 1.0
-    return torch.from_numpy(np.clip(paint_regions(seg, colours, background), -1, 1))
+    labels, colours = stroke_labels(seg, fill_strokes(seg, ~background), colours, image)
+    return torch.from_numpy(np.clip(paint_regions(labels, seg.coverage, colours), -1, 1))
 
 
 def _channels(x: Tensor, c: int) -> Tensor:
