@@ -34,6 +34,11 @@ def _model_image(stage: Tensor, size: tuple[int, int]) -> np.ndarray:
     return F.interpolate(x[None], size=size, mode="bilinear", align_corners=False)[0].numpy()
 
 
+INTERIOR = 1.0
+"""Region colours are read this many model pixels inside a region, beyond the model's blur across its
+boundary (where the grid has such pixels; a thinner region is read whole)."""
+
+
 def _medians(values: np.ndarray, keys: np.ndarray, count: int) -> np.ndarray:
     """(count + 1, C) per-key median of ``values`` (C, N); keys without values get NaN."""
     order = np.argsort(keys, kind="stable")
@@ -46,16 +51,32 @@ def _medians(values: np.ndarray, keys: np.ndarray, count: int) -> np.ndarray:
     return out
 
 
-def region_colours(labels: np.ndarray, image: np.ndarray, count: int) -> np.ndarray:
-    """(count + 1, C) median colour of ``image`` (C, H, W) over each label 1..count of ``labels``."""
+def _interior(grid: np.ndarray, k: int) -> np.ndarray:
+    """Where ``grid`` has the same label ``k`` cells up, down, left and right."""
+    inside = np.ones(grid.shape, bool)
+    if k < 1:
+        return inside
+    p = np.pad(grid, k, mode="edge")
+    h, w = grid.shape
+    for dy, dx in ((-k, 0), (k, 0), (0, -k), (0, k)):
+        inside &= p[k + dy:k + dy + h, k + dx:k + dx + w] == grid
+    return inside
+
+
+def region_colours(labels: np.ndarray, image: np.ndarray, count: int, resolution: int) -> np.ndarray:
+    """(count + 1, C) median colour over each label 1..count of ``labels`` of ``image`` (C, H, W), the
+    model's stage of ``resolution`` px interpolated to full size: read inside the region (``INTERIOR``)
+    on a grid (``SAMPLE_SIDE``), else over all of the region's pixels."""
     step = max(1, min(labels.shape) // SAMPLE_SIDE)
-    grid = labels[::step, ::step].ravel()
-    colours = _medians(image[:, ::step, ::step].reshape(image.shape[0], -1), grid, count)
-    missed = np.isnan(colours[:, 0])
-    missed[0] = False
-    if missed.any():
-        where = missed[labels]
-        colours[missed] = _medians(image[:, where], labels[where], count)[missed]
+    grid = labels[::step, ::step]
+    inner = _interior(grid, int(np.ceil(INTERIOR * min(labels.shape) / resolution / step)))
+    colours = _medians(image[:, ::step, ::step][:, inner], grid[inner], count)
+    for sample, keys in ((image[:, ::step, ::step].reshape(image.shape[0], -1), grid.ravel()), (image, labels)):
+        missed = np.isnan(colours[:, 0])
+        missed[0] = False
+        if missed.any():
+            where = missed[keys]
+            colours[missed] = _medians(sample[:, where], keys[where], count)[missed]
     colours[0] = 1.0
     return colours
 
@@ -107,7 +128,7 @@ def render_region(seg: Segmentation, stage: Tensor) -> Tensor:
     """A region stage at the segmentation's size from the model's stage image."""
     size = seg.labels.shape
     image = _model_image(stage, size)
-    colours = region_colours(seg.labels, image, seg.count)
+    colours = region_colours(seg.labels, image, seg.count, stage.shape[-1])
     background = seg.border & (colours.min(1) >= WHITE_LEVEL)
     colours[background] = 1.0
     labels, colours = stroke_labels(seg, fill_strokes(seg, ~background), colours, image)
