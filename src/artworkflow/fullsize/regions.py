@@ -77,24 +77,31 @@ def _full(blocks: np.ndarray, f: int, shape: tuple[int, int]) -> np.ndarray:
 
 
 def _step(radius: float) -> int:
-    return max(1, int(radius // COARSE_STEP))
+    """The block side (a power of two) at which a distance test of ``radius`` is made."""
+    return 1 << max(0, int(np.log2(max(radius / COARSE_STEP, 1.0))))
 
 
 def _deeper_than(mask: np.ndarray, radius: float) -> np.ndarray:
     """The pixels of ``mask`` farther than ``radius`` from its outside, on blocks of ``_step(radius)``
-    pixels (exact at radii under ``COARSE_STEP``, within a block above)."""
+    pixels (exact at radii under twice ``COARSE_STEP``, within a block above)."""
     f = _step(radius)
     blocks = ndimage.distance_transform_edt(_blocks_all(mask, f)) * f > radius
     return _full(blocks, f, mask.shape) & mask
 
 
 def _opening(mask: np.ndarray, radius: float) -> np.ndarray:
-    """The union of the discs of ``radius`` that fit in ``mask``, to within a block of ``_step``."""
+    """The union of the discs of ``radius`` that fit in ``mask``. The centres are found on blocks of
+    f = ``_step`` pixels and the discs drawn on blocks of f / 4, grown by such a block's diagonal so
+    that the union reaches ``mask``'s own edges, which then cut it: exact along those edges, a few
+    pixels too far inside the mask (where a stroke joins a shape)."""
     f = _step(radius)
+    g = max(1, f // 4)
     centres = ndimage.distance_transform_edt(_blocks_all(mask, f)) * f > radius
     if not centres.any():
         return np.zeros(mask.shape, bool)
-    return _full(ndimage.distance_transform_edt(~centres) * f <= radius, f, mask.shape) & mask
+    fine = np.repeat(np.repeat(centres, f // g, 0), f // g, 1)
+    grown = radius + (1.5 * g if g > 1 else 0)
+    return _full(ndimage.distance_transform_edt(~fine) * g <= grown, g, mask.shape) & mask
 
 
 def filled_shapes(ink: np.ndarray, width: float) -> np.ndarray:
