@@ -63,20 +63,35 @@ def _interior(grid: np.ndarray, k: int) -> np.ndarray:
     return inside
 
 
+def _read_colours(keys: np.ndarray, image: np.ndarray, count: int, step: int, preferred: np.ndarray,
+                  usable: np.ndarray) -> np.ndarray:
+    """(count + 1, C) median of ``image`` (C, H, W) per key 1..count of ``keys`` (H, W): over the grid
+    samples (every ``step`` pixels) where ``preferred`` (grid-shaped) holds, for a key with none there
+    over its grid samples where ``usable`` (H, W) holds, else over all its pixels there; NaN if none."""
+    grid_keys, grid_image = keys[::step, ::step], image[:, ::step, ::step]
+    colours = _medians(grid_image[:, preferred], grid_keys[preferred], count)
+    for sample_keys, sample_image, mask in ((grid_keys, grid_image, usable[::step, ::step]), (keys, image, usable)):
+        missed = np.isnan(colours[:, 0])
+        missed[0] = False
+        if missed.any():
+            where = mask & missed[sample_keys]
+            colours[missed] = _medians(sample_image[:, where], sample_keys[where], count)[missed]
+    return colours
+
+
+def _model_pixels(labels: np.ndarray, resolution: int, step: int, amount: float) -> int:
+    """``amount`` model pixels in grid cells."""
+    return int(np.ceil(amount * min(labels.shape) / resolution / step))
+
+
 def region_colours(labels: np.ndarray, image: np.ndarray, count: int, resolution: int) -> np.ndarray:
     """(count + 1, C) median colour over each label 1..count of ``labels`` of ``image`` (C, H, W), the
     model's stage of ``resolution`` px interpolated to full size: read inside the region (``INTERIOR``)
     on a grid (``SAMPLE_SIDE``), else over all of the region's pixels."""
     step = max(1, min(labels.shape) // SAMPLE_SIDE)
     grid = labels[::step, ::step]
-    inner = _interior(grid, int(np.ceil(INTERIOR * min(labels.shape) / resolution / step)))
-    colours = _medians(image[:, ::step, ::step][:, inner], grid[inner], count)
-    for sample, keys in ((image[:, ::step, ::step].reshape(image.shape[0], -1), grid.ravel()), (image, labels)):
-        missed = np.isnan(colours[:, 0])
-        missed[0] = False
-        if missed.any():
-            where = missed[keys]
-            colours[missed] = _medians(sample[:, where], keys[where], count)[missed]
+    inner = _interior(grid, _model_pixels(labels, resolution, step, INTERIOR))
+    colours = _read_colours(labels, image, count, step, inner, labels > 0)
     colours[0] = 1.0
     return colours
 
@@ -86,18 +101,25 @@ def _other_side(labels: np.ndarray, side: np.ndarray) -> np.ndarray:
     return ndimage.grey_dilation(np.where(side, labels, 0), size=(3, 3))
 
 
+STROKE_AWAY = 2.0
 STROKE_MERGE = 0.0
 """A stroke keeps a colour of its own where the model paints it at least this far (largest channel
 difference, [-1, 1]) from the region it borders; nearer, it takes the region's colour."""
 
 
-def stroke_labels(seg: Segmentation, labels: np.ndarray, colours: np.ndarray,
-                  image: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def stroke_labels(seg: Segmentation, labels: np.ndarray, colours: np.ndarray, image: np.ndarray,
+                  background: np.ndarray, resolution: int) -> tuple[np.ndarray, np.ndarray]:
     """Labels and colours with the strokes given to each region made a region of their own (label
-    + count) where the model paints them in a colour of their own (``STROKE_MERGE``)."""
+    + count) where the model paints them in a colour of their own (``STROKE_MERGE``), read away from
+    the ``background`` (``STROKE_AWAY``), where the model's blur mixes in the background's colour."""
     n = seg.count
     stroke = seg.labels == 0
-    stroke_colours = np.nan_to_num(_medians(image[:, stroke], labels[stroke], n), nan=np.inf)
+    step = max(1, min(labels.shape) // SAMPLE_SIDE)
+    grid = seg.labels[::step, ::step]
+    k = _model_pixels(labels, resolution, step, STROKE_AWAY)
+    near = ndimage.binary_dilation(background[grid], iterations=k) if k else np.zeros(grid.shape, bool)
+    stroke_colours = _read_colours(labels, image, n, step, (grid == 0) & ~near, stroke)
+    stroke_colours = np.nan_to_num(stroke_colours, nan=np.inf)
     keep = np.abs(stroke_colours - colours).max(1) >= STROKE_MERGE
     keep &= np.isfinite(stroke_colours[:, 0])
     keep[0] = False
@@ -128,10 +150,11 @@ def render_region(seg: Segmentation, stage: Tensor) -> Tensor:
     """A region stage at the segmentation's size from the model's stage image."""
     size = seg.labels.shape
     image = _model_image(stage, size)
-    colours = region_colours(seg.labels, image, seg.count, stage.shape[-1])
+    resolution = stage.shape[-1]
+    colours = region_colours(seg.labels, image, seg.count, resolution)
     background = seg.border & (colours.min(1) >= WHITE_LEVEL)
     colours[background] = 1.0
-    labels, colours = stroke_labels(seg, fill_strokes(seg, ~background), colours, image)
+    labels, colours = stroke_labels(seg, fill_strokes(seg, ~background), colours, image, background, resolution)
     return torch.from_numpy(np.clip(paint_regions(labels, seg.coverage, colours), -1, 1))
 
 
