@@ -2,97 +2,86 @@
 
 The model decides what colour and what light; the full-size first stage decides where the edges are.
 A region stage paints each region of the line art (``regions.segment``) with one colour read from the
-model's stage, a smooth stage adds the model's change over the stage before it, brought to full size
-edge-aware (``smooth.edge_aware_upsample``) so it follows the full-size edges."""
+model's stage (``colours``), a smooth stage adds the model's change over the stage before it, brought
+to full size edge-aware (``smooth.edge_aware_upsample``) so it follows the full-size edges. The rules
+and constants below were chosen by measurement (docs/results.md, Full-size rendering)."""
 from __future__ import annotations
 
 from typing import Sequence
 
 import numpy as np
 import torch
-import torch.nn.functional as F
-from scipy import ndimage
 from torch import Tensor
 
 from ..config import STAGE_KINDS
 from ..errors import ConfigError
+from .colours import ModelStage, away_from, read_colours, region_colours
 from .regions import INK_LEVEL, Segmentation, fill_strokes, segment
 from .smooth import edge_aware_upsample
 
 WHITE_LEVEL = 0.8
 """A region touching the border whose model colour is at least this light in every channel ([-1, 1])
 is background, painted white as the data has it."""
-SAMPLE_SIDE = 256
-"""Region colours are read on a grid of about this many pixels a side (the model's colours vary no
-faster), plus every pixel of a region the grid misses."""
+STROKE_AWAY = 2.0
+"""A stroke's colour is read this many model pixels away from the background, whose white the
+model's blur mixes into the outer outlines."""
+STROKE_MERGE = 0.0
+"""A stroke keeps a colour of its own where the model paints it at least this far (largest channel
+difference, [-1, 1]) from the region it borders, else it takes the region's colour; 0: strokes always
+keep the model's colour, as measured best."""
+_NEIGHBOURS = [(dy, dx) for dy in (-1, 0, 1) for dx in (-1, 0, 1) if dy or dx]
 
 
-def _model_image(stage: Tensor, size: tuple[int, int]) -> np.ndarray:
-    """A model stage (C, R, R) or (1, C, R, R) as (C, H, W) float32, interpolated to ``size``."""
-    x = stage.detach().float().cpu()
-    x = x[0] if x.dim() == 4 else x
-    return F.interpolate(x[None], size=size, mode="bilinear", align_corners=False)[0].numpy()
+def stroke_labels(seg: Segmentation, labels: np.ndarray, colours: np.ndarray, stage: ModelStage,
+                  background: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Labels and colours with the strokes ``labels`` gives each region made a region of their own
+    (label + count) where the model paints them in a colour of their own (``STROKE_MERGE``), read
+    away from the ``background`` regions (``STROKE_AWAY``)."""
+    n = seg.count
+    stroke = seg.labels == 0
+    grid = seg.labels[::stage.step, ::stage.step]
+    preferred = (grid == 0) & away_from(stage, background[seg.labels], STROKE_AWAY)
+    stroke_colours = np.nan_to_num(read_colours(stage, labels, n, preferred, stroke), nan=np.inf)
+    keep = np.abs(stroke_colours - colours).max(1) >= STROKE_MERGE
+    keep &= np.isfinite(stroke_colours[:, 0])
+    keep[0] = False
+    out = np.where(stroke & keep[labels], labels + n, labels).astype(np.int32)
+    return out, np.concatenate([colours, np.where(np.isfinite(stroke_colours), stroke_colours, 1.0)])
 
 
-def _medians(values: np.ndarray, keys: np.ndarray, count: int) -> np.ndarray:
-    """(count + 1, C) per-key median of ``values`` (C, N); keys without values get NaN."""
-    order = np.argsort(keys, kind="stable")
-    keys, values = keys[order], values[:, order]
-    starts = np.searchsorted(keys, np.arange(count + 1))
-    ends = np.searchsorted(keys, np.arange(count + 1), side="right")
-    out = np.full((count + 1, values.shape[0]), np.nan, np.float32)
-    for k in np.nonzero(ends > starts)[0]:
-        out[k] = np.median(values[:, starts[k]:ends[k]], axis=1)
-    return out
+def _across(labels: np.ndarray, side: np.ndarray, ys: np.ndarray, xs: np.ndarray) -> np.ndarray:
+    """For pixels (ys, xs), the label of a 3×3 neighbour on ``side`` (the largest; 0 if none)."""
+    h, w = labels.shape
+    found = np.zeros(len(ys), labels.dtype)
+    for dy, dx in _NEIGHBOURS:
+        y, x = np.clip(ys + dy, 0, h - 1), np.clip(xs + dx, 0, w - 1)
+        found = np.maximum(found, np.where(side[y, x], labels[y, x], 0))
+    return found
 
 
-def region_colours(labels: np.ndarray, image: np.ndarray, count: int) -> np.ndarray:
-    """(count + 1, C) median colour of ``image`` (C, H, W) over each label 1..count of ``labels``."""
-    step = max(1, min(labels.shape) // SAMPLE_SIDE)
-    grid = labels[::step, ::step].ravel()
-    colours = _medians(image[:, ::step, ::step].reshape(image.shape[0], -1), grid, count)
-    missed = np.isnan(colours[:, 0])
-    missed[0] = False
-    if missed.any():
-        where = missed[labels]
-        colours[missed] = _medians(image[:, where], labels[where], count)[missed]
-    colours[0] = 1.0
-    return colours
-
-
-def _other_side(labels: np.ndarray, side: np.ndarray) -> np.ndarray:
-    """Per pixel, a label found in its 3×3 neighbourhood among the pixels of ``side`` (0 if none)."""
-    return ndimage.grey_dilation(np.where(side, labels, 0), size=(3, 3))
-
-
-def paint_regions(seg: Segmentation, colours: np.ndarray, background: np.ndarray) -> np.ndarray:
-    """(C, H, W) flat colour: strokes painted as the region beside them (the inner one next to the
-    background), and every edge between ink and paper blended by the line art's ink coverage, so the
-    result is as anti-aliased as the line art."""
-    labels = fill_strokes(seg, ~background)
-    cov = seg.coverage
-    ink = cov > INK_LEVEL
-    edge = (cov > 0) & (cov < 1)
-    ink_label, paper_label = labels.copy(), labels.copy()
-    across_to_ink, across_to_paper = _other_side(labels, ink), _other_side(labels, ~ink)
-    paper_edge = edge & ~ink & (across_to_ink > 0)
-    ink_edge = edge & ink & (across_to_paper > 0)
-    ink_label[paper_edge] = across_to_ink[paper_edge]
-    paper_label[ink_edge] = across_to_paper[ink_edge]
+def paint_regions(labels: np.ndarray, coverage: np.ndarray, colours: np.ndarray) -> np.ndarray:
+    """(C, H, W) flat colour of ``labels``, every edge between ink and paper blended by the line art's
+    ink ``coverage``, so the result is as anti-aliased as the line art."""
     flat = colours[labels].transpose(2, 0, 1)
-    mix = edge & (ink_label != paper_label)
-    a = cov[mix]
-    flat[:, mix] = a * colours[ink_label[mix]].T + (1 - a) * colours[paper_label[mix]].T
+    ys, xs = np.nonzero((coverage > 0) & (coverage < 1))
+    cov = coverage[ys, xs]
+    ink = coverage > INK_LEVEL
+    own, on_ink = labels[ys, xs], cov > INK_LEVEL
+    other = np.where(on_ink, _across(labels, ~ink, ys, xs), _across(labels, ink, ys, xs))
+    other = np.where(other > 0, other, own)
+    ink_label, paper_label = np.where(on_ink, own, other), np.where(on_ink, other, own)
+    flat[:, ys, xs] = cov * colours[ink_label].T + (1 - cov) * colours[paper_label].T
     return flat
 
 
 def render_region(seg: Segmentation, stage: Tensor) -> Tensor:
-    """A region stage at the segmentation's size from the model's stage image."""
-    size = seg.labels.shape
-    colours = region_colours(seg.labels, _model_image(stage, size), seg.count)
+    """A region stage at the segmentation's size from the model's stage image (C, R, R)."""
+    model = ModelStage(stage, seg.labels.shape)
+    colours = region_colours(model, seg.labels, seg.count)
     background = seg.border & (colours.min(1) >= WHITE_LEVEL)
     colours[background] = 1.0
-    return torch.from_numpy(np.clip(paint_regions(seg, colours, background), -1, 1))
+    labels, colours = stroke_labels(seg, fill_strokes(seg, ~background), colours, model, background)
+    return torch.from_numpy(np.clip(paint_regions(labels, seg.coverage, colours), -1, 1))
 
 
 def _channels(x: Tensor, c: int) -> Tensor:

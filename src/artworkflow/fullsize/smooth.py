@@ -53,10 +53,11 @@ def _fit(low: Tensor, guide_low: Tensor, radius: int, eps: float) -> tuple[Tenso
     return mean_a, _box(b[None], radius)[0]
 
 
-def edge_aware_upsample(low: Tensor, guide: Tensor, labels: np.ndarray | None = None, radius: int = RADIUS,
-                        eps: float = EPS) -> Tensor:
+def edge_aware_upsample(low: Tensor, guide: Tensor, labels: np.ndarray | None = None, radius: int | None = None,
+                        eps: float | None = None) -> Tensor:
     """``low`` (C, h, w) brought to the size of ``guide`` (Cg, H, W), both in [-1, 1], its edges
-    following the guide's (and, given ``labels`` (H, W), the boundaries between regions)."""
+    following the guide's (and, given ``labels`` (H, W), the boundaries between regions); ``radius``
+    and ``eps`` default to ``RADIUS`` and ``EPS``."""
     if low.dim() != 3 or guide.dim() != 3:
         raise ConfigError(f"edge_aware_upsample takes (C, h, w) and (Cg, H, W) images, got shapes "
                           f"{tuple(low.shape)} and {tuple(guide.shape)}")
@@ -70,7 +71,7 @@ def edge_aware_upsample(low: Tensor, guide: Tensor, labels: np.ndarray | None = 
     size = tuple(guide.shape[-2:])
     guide_low = F.interpolate(guide[None], size=tuple(low.shape[-2:]), mode="bilinear", antialias=True,
                               align_corners=False)[0]
-    a, b = _fit(low, guide_low, radius, eps)
+    a, b = _fit(low, guide_low, RADIUS if radius is None else radius, EPS if eps is None else eps)
     cg, c = a.shape[:2]
     coeffs = F.interpolate(torch.cat([a.flatten(0, 1), b])[None], size=size, mode="bilinear",
                            align_corners=False)[0]
