@@ -3,7 +3,7 @@
     python docs/make_app_screenshot.py --out docs/app.png
 
 Serves the app on this machine, opens it in Debian's headless Chromium (playwright drives it; no
-browser is downloaded), decomposes a bundled sample artwork with AdaIN optimisation and the learned
+browser is downloaded), decomposes a bundled sample artwork (its 256 px version) with AdaIN optimisation and the learned
 regularisation, re-samples its flat stage and captures the whole page.
 """
 from __future__ import annotations
@@ -16,7 +16,7 @@ from pathlib import Path
 
 from artworkflow.app.launch import launch
 from artworkflow.data.layout import image_path
-from artworkflow.data.sample import bundled_sample_path
+from artworkflow.data.sample import bundled_sample_path, full_size_image
 
 ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking"]
 
@@ -33,7 +33,7 @@ def screenshot(out: Path, item: str, steps: int, seed: int) -> None:
     chromium = shutil.which("chromium")
     if chromium is None:
         raise SystemExit("Chromium not found: apt-get install -y chromium")
-    artwork = image_path(bundled_sample_path(), "test", "shaded", item)
+    artwork = full_size_image("shaded", item) or image_path(bundled_sample_path(), "test", "shaded", item)
     with tempfile.TemporaryDirectory() as tmp:
         demo, url = launch(port=_free_port(), block=False, quiet=True, output_dir=tmp)
         try:

@@ -259,9 +259,10 @@ def build_app(pipeline: WorkflowPipeline | str | os.PathLike, *, output_dir: str
     first_examples, final_examples = S.bundled_examples(ctx.names) if examples else ([], [])
     res = pipeline.resolution
     with gr.Blocks(title=title, analytics_enabled=False, delete_cache=(3600, STATE_TTL_S)) as demo:
-        gr.Markdown(f"# {title}\nA workflow of {len(ctx.names)} stages: {ctx.chain} ({res}×{res} px). "
-                    "**Create** artwork by following the stages, or **Edit** a finished one by taking it "
-                    "apart and changing one decision.", elem_id="aw-header")
+        gr.Markdown(f"# {title}\nA workflow of {len(ctx.names)} stages: {ctx.chain}. **Create** artwork by "
+                    "following the stages, or **Edit** a finished one by taking it apart and changing one "
+                    f"decision. The model works at {res}×{res} px; every stage is shown and downloaded at "
+                    f"your artwork's own size (up to {S.APP_MAX_SIZE} px).", elem_id="aw-header")
         session = gr.State(ctx.new_session(), time_to_live=STATE_TTL_S)
         with gr.Tabs() as tabs:
             with gr.Tab("Create", id="create"):
