@@ -17,6 +17,7 @@ from .data.toy import make_toy_dataset
 from .editing.session import EditSession
 from .errors import OutputError
 from .generate import write_generation
+from .report.layers import layer_formats_installed
 from .report.page import Figure, Section, write_page
 from .report.workflow_files import write_gif, write_strip
 from .train import objectives as O
@@ -74,16 +75,19 @@ def create_section(model: Path, data: Path, out: Path) -> Section:
     variations at each stage (earlier stages fixed) at the model's size."""
     names = read_spec(data).names
     line = _test_item(data, names[0], CREATE_ITEM)
-    write_generation(model, line, out, variations=5, overwrite=True)  # the demo's own pages
+    formats = layer_formats_installed()
+    write_generation(model, line, out, variations=5, overwrite=True, layers=formats)  # the demo's own pages
     rows = [[load_image(out / f"workflow-{k}" / f"{n}.png", 3) for n in names] for k in (1, 2, 3)]
     save_image(make_grid(rows), out / "full-size.png")
     figures = [Figure(f"{out.name}/full-size.png", f"three workflows at the line art's own size, "
                       f"{_size(rows[0][0])} (files: workflow-<k>/<stage>.png)")]
     figures += [Figure(f"{out.name}/stage-{n}.png", f"variations of '{n}' at the model's size: each row changes "
                        "only this stage's latent") for n in names[1:]]
+    links = [(f"{out.name}/workflow-1.{f}", f"workflow 1 as a layered .{f} file (Krita, GIMP, Photoshop)")
+             for f in formats]
     return Section("Create: an artwork stage by stage",
                    f"From the line art of {line.stem} (a test item), the bundled model draws each later stage; "
-                   f"columns: {' → '.join(names)}.", figures)
+                   f"columns: {' → '.join(names)}.", figures, links=links)
 
 
 def _recoloured(stage: torch.Tensor) -> torch.Tensor:

@@ -14,10 +14,10 @@ def test_demo_page_shows_create_edit_then_training(tmp_path):
     assert [t.split(":")[0] for t in titles] == ["Create", "Edit", "Train"]
     targets = re.findall(r'(?:src|href)="([^"]+)"', text)
     assert any(t.startswith("create/stage-") for t in targets) and "edit/workflow.gif" in targets
-    full_first = [t for t in targets if t.startswith(("create/", "edit/"))]
+    full_first = [t for t in re.findall(r'src="([^"]+)"', text) if t.startswith(("create/", "edit/"))]
     assert full_first[0] == "create/full-size.png" and targets.index("edit/full-decomposed.png") < targets.index(
         "edit/inferred.png")  # the full-size stages come before the model-size grids
-    assert "256×256 px" in text
+    assert "256×256 px" in text and "create/workflow-1.ora" in targets and "create/workflow-1.psd" in targets
     assert "run/index.html" in targets and any(t.startswith("run/samples/step-") for t in targets)
     missing = [t for t in targets if not (page.parent / t).is_file()]
     assert not missing
