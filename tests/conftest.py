@@ -28,3 +28,10 @@ def tiny_run(tmp_path_factory, toy_data) -> Path:
     run = tmp_path_factory.mktemp("runs") / "tiny"
     train(toy_data, run, model, cfg, progress=False)
     return run
+
+
+@pytest.fixture(scope="module")
+def workflow(tiny_run):
+    """The tiny trained model, loaded once per test module."""
+    from artworkflow.workflow import Workflow
+    return Workflow.from_pretrained(tiny_run)

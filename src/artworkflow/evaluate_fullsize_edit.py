@@ -44,22 +44,26 @@ def _down(image: Tensor, size: int) -> Tensor:
     return F.interpolate(image[None].float(), size=(size, size), mode="area")[0]
 
 
-def measure_item(pipe: WorkflowPipeline, artwork: Tensor, seeds: list[int], steps: int) -> list[dict[str, float]]:
-    """One artwork, re-sampled once per seed at its first colour stage: the scores of each edit."""
+def measure_item(pipe: WorkflowPipeline, artwork: Tensor, seeds: list[int],
+                 steps: int) -> tuple[list[dict[str, float]], list[Tensor]]:
+    """One artwork, re-sampled once per seed at its first colour stage: the scores of each edit, and the
+    first edit's grid row (input | bicubic of the model's edit | the edited flat and final at full size)."""
     wf, res = pipe.workflow, pipe.resolution
     session = EditSession.from_artwork(wf, artwork, steps=steps, networks=pipe.edit_networks(None), progress=False)
     stage = wf.spec.names[1]
-    rows = []
+    rows, shown = [], []
     for seed in seeds:
         session.resample(stage, seed)
-        ours = session.full_stages()[-1]
+        full = session.full_stages()
+        ours = full[-1]
         model = session.stages[-1][0].float().cpu()
         plain = F.interpolate(model[None], size=ours.shape[-2:], mode="bicubic", align_corners=False)[0].clamp(-1, 1)
         rows.append({"fullsize": gradient_correlation(ours, artwork), "bicubic": gradient_correlation(plain, artwork),
                      "colour_l1_fullsize": float((_down(ours, res) - model).abs().mean()),
                      "colour_l1_unedited": float((_down(artwork, res) - model).abs().mean())})
+        shown = shown or [artwork, plain, full[1], ours]
         session.undo()
-    return rows
+    return rows, shown
 
 
 def _summary(rows: list[dict[str, float]]) -> dict[str, Any]:
@@ -92,7 +96,7 @@ def evaluate_fullsize_edit(model: str | os.PathLike, data: str | os.PathLike, ou
                            seeds: int = 3, steps: int = 150, limit: int | None = None, device: str = "cpu",
                            overwrite: bool = False, log: Callable[[str], None] = print) -> dict[str, Any]:
     """Score full-size edits of every test artwork of ``data`` (square images at the size to edit at);
-    write ``results.json``, ``results.md`` and ``grid.png`` (input | bicubic of the model's edit | ours)."""
+    write ``results.json``, ``results.md`` and ``grid.png`` (seed 0 of a few artworks, ``measure_item``'s row)."""
     probe = StageDataset(data, "test", train=False)
     height, width = read_size(probe.paths(0)[-1])
     if width != height:
@@ -105,9 +109,10 @@ def evaluate_fullsize_edit(model: str | os.PathLike, data: str | os.PathLike, ou
     rows, grid, t0 = [], [], time.perf_counter()
     for i in range(n):
         artwork = ds[i][-1]
-        rows += measure_item(pipe, artwork, list(range(seeds)), steps)
+        scores, shown = measure_item(pipe, artwork, list(range(seeds)), steps)
+        rows += scores
         if i % max(1, n // GRID_ITEMS) == 0 and len(grid) < GRID_ITEMS:
-            grid.append(_grid_row(pipe, artwork, steps))
+            grid.append(shown)
         if (i + 1) % 10 == 0:
             log(f"evaluate-fullsize-edit: {i + 1}/{n} artworks, {time.perf_counter() - t0:.0f} s")
     options = {"model": str(model), "data": str(data), "items": n, "seeds": list(range(seeds)), "steps": steps,
@@ -120,13 +125,3 @@ def evaluate_fullsize_edit(model: str | os.PathLike, data: str | os.PathLike, ou
         save_image(make_grid(grid), staging / "grid.png")
     return summary
 
-
-def _grid_row(pipe: WorkflowPipeline, artwork: Tensor, steps: int) -> list[Tensor]:
-    """input | the model's edit upsampled bicubic | the full-size edit, for seed 0."""
-    session = EditSession.from_artwork(pipe.workflow, artwork, steps=steps, networks=pipe.edit_networks(None),
-                                       progress=False)
-    session.resample(pipe.names[1], 0)
-    ours = session.full_stages()
-    model = session.stages[-1][0].float().cpu()
-    plain = F.interpolate(model[None], size=ours[-1].shape[-2:], mode="bicubic", align_corners=False)[0].clamp(-1, 1)
-    return [artwork, plain, ours[1], ours[-1]]

@@ -111,7 +111,7 @@ def write_generation(model: str | os.PathLike | None, input_image: str | os.Path
                                        "l1_relative": None if not real else spread / real}
             save_image(make_grid(rows), staging / files[i][0])
         seeds = workflow_seeds or [random_seed(seed, k) for k in range(1, variations + 1)]
-        records = _write_workflows(pipe, first, seeds, fixed, size, layers, staging)
+        records = _write_workflows(pipe, first, x1, seeds, fixed, size, layers, staging)
         full = [Section(f"workflow {r['workflow']} (seed {r['seed']}): {' → '.join(names)} at "
                         f"{'the input' if size == 'full' else 'the model'}'s size",
                         figures=[Figure(f) for f in r["stages"].values()]) for r in records]
@@ -124,16 +124,18 @@ def write_generation(model: str | os.PathLike | None, input_image: str | os.Path
     return Path(out)
 
 
-def _write_workflows(pipe: WorkflowPipeline, first: torch.Tensor, seeds: list[int],
+def _write_workflows(pipe: WorkflowPipeline, first: torch.Tensor, x1: torch.Tensor, seeds: list[int],
                      fixed: Mapping[int, torch.Tensor] | None, size: str, layers: tuple[str, ...],
                      staging: Path) -> list[dict]:
     """Write the random workflow of each seed as ``workflow-<k>/<stage>.png`` (and layered files), and
-    ``random.png`` at the model's size; returns what names each file: workflow, seed, stage."""
+    ``random.png`` at the model's size (``x1``: ``first`` as the model takes it); returns what names
+    each file: workflow, seed, stage."""
     names, records = pipe.names, []
-    rows = [[s[0].cpu() for s in pipe.sample(pipe.prepare(first, 0), z, fixed)] for z in seeds]
+    rows = [[s[0].cpu() for s in pipe.sample(x1, z, fixed)] for z in seeds]
     save_image(make_grid(rows), staging / "random.png")
+    regions = pipe.regions(first) if size == "full" else None
     for k, (z, row) in enumerate(zip(seeds, rows), 1):
-        stages = pipe.render_full(first, row) if size == "full" else row
+        stages = pipe.render_full(first, row, regions) if size == "full" else row
         for name, img in zip(names, stages):
             save_image(img, staging / f"workflow-{k}" / f"{name}.png")
         for f in layers:

@@ -14,6 +14,7 @@ from .errors import ConfigError
 from .editing.regularizer import generation_index
 from .editing.render import EditNetworks, edit_networks
 from .fullsize.canvas import MAX_SIZE, limit_size
+from .fullsize.regions import Segmentation, segment
 from .fullsize.render import render_stages
 from .nn.vgg import PerceptualLoss
 from .precision import resolve_amp
@@ -135,12 +136,19 @@ class WorkflowPipeline:
         i = self.workflow.stage_index(stage)
         return limit_size(load_image(Path(path), self.workflow.spec.channels[i]), max_size, str(path), notice)
 
-    def render_full(self, first: torch.Tensor, stages: list[torch.Tensor]) -> list[torch.Tensor]:
+    def regions(self, first: torch.Tensor) -> Segmentation | None:
+        """The regions of a full-size first stage that ``render_full`` fills (None when no stage is a
+        region stage): found once, they serve every workflow rendered from that first stage."""
+        return segment(first) if "region" in self.workflow.spec.kinds[1:] else None
+
+    def render_full(self, first: torch.Tensor, stages: list[torch.Tensor],
+                    seg: Segmentation | None = None) -> list[torch.Tensor]:
         """A workflow's model-size stages at the size of ``first``, the first stage at its own size
         ((C, H, W)): region stages from the line art's regions, the others edge-aware (``fullsize``). The
-        first stages of a workflow (as the app's creation path has them) render alone."""
+        first stages of a workflow (as the app's creation path has them) render alone. ``seg``
+        (``regions(first)``) lets many workflows of one line art share its regions."""
         stages = [s[0] if s.dim() == 4 else s for s in stages]
-        return render_stages(first, stages, self.workflow.spec.kinds[:len(stages)])
+        return render_stages(first, stages, self.workflow.spec.kinds[:len(stages)], seg=seg)
 
     @torch.no_grad()
     def sample_full(self, first: torch.Tensor, seed: int = 0) -> list[torch.Tensor]:

@@ -1,4 +1,4 @@
-"""Fixtures shared by the editing tests: the session's tiny trained model, loaded once, and a test
+"""Fixtures shared by the editing tests (the tiny trained model is tests/conftest.py's `workflow`): a test
 artwork it has never seen."""
 from __future__ import annotations
 
@@ -6,12 +6,6 @@ import pytest
 import torch
 
 from artworkflow.data.dataset import StageDataset
-from artworkflow.workflow import Workflow
-
-
-@pytest.fixture(scope="module")
-def workflow(tiny_run) -> Workflow:
-    return Workflow.from_pretrained(tiny_run)
 
 
 @pytest.fixture(scope="module")

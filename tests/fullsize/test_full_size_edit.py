@@ -12,14 +12,8 @@ from artworkflow.data.dataset import StageDataset
 from artworkflow.data.images import load_image, save_image
 from artworkflow.editing.session import EditSession
 from artworkflow.fullsize.canvas import limit_size
-from artworkflow.workflow import Workflow
 
 H, W = 96, 160  # non-square, larger than the model's 64 px
-
-
-@pytest.fixture(scope="module")
-def workflow(tiny_run) -> Workflow:
-    return Workflow.from_pretrained(tiny_run)
 
 
 @pytest.fixture(scope="module")

@@ -315,6 +315,8 @@ class CreatePath:
         self.pipeline = pipeline
         self.first = at_app_size(first[0] if first.dim() == 4 else first)
         """The first stage at its own size, which every stage is rendered at (``full_steps``)."""
+        self._regions = pipeline.regions(self.first)
+        """Its regions, found once for every rendering of this path."""
         with torch.inference_mode():
             x1 = pipeline.prepare(first, 0)
         self._steps: list[Step] = [Step(pipeline.names[0], x1, None)]
@@ -395,7 +397,7 @@ class CreatePath:
         return step
 
     def _full(self, stages: list[Tensor]) -> list[Tensor]:
-        return self.pipeline.render_full(self.first, [s.cpu() for s in stages])
+        return self.pipeline.render_full(self.first, [s.cpu() for s in stages], self._regions)
 
     def full_steps(self) -> list[Tensor]:
         """The stages chosen so far at the first stage's own size, (C, H, W) each."""

@@ -9,8 +9,7 @@ the one it touches; everything before is kept as the very same tensors (bit-iden
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, replace
-from dataclasses import field as dataclasses_field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Callable, Mapping
 
@@ -39,7 +38,7 @@ class _State:
     latents: tuple[Tensor, ...]
     decoders: tuple[Callable[[Tensor], Tensor], ...]
     label: str
-    uploads: Mapping[int, Tensor] = dataclasses_field(default_factory=dict)
+    uploads: Mapping[int, Tensor] = field(default_factory=dict)
     """Stage images the user gave, at the artwork's size, that the current stages still follow."""
 
 
@@ -183,7 +182,7 @@ class EditSession:
         image = _as_stage_image(self.workflow, own, s)
         uploads = {t: im for t, im in self._state.uploads.items() if t < s}
         if self.full is not None:
-            uploads[s] = fit_upload(own, self.full.size, self.workflow.spec.channels[s])
+            uploads[s] = fit_upload(own, self.full.size)
         self._push()
         stages, decoders = self._render(list(self._state.stages[:s]) + [image], list(self._state.decoders[:s]),
                                         list(self._state.adain))

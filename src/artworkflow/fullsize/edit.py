@@ -4,6 +4,7 @@ stage image the user gives at full size is used as it is, with the later stages 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Mapping, Sequence
 
 import numpy as np
@@ -57,7 +58,7 @@ class FullSizeEdit:
     def size(self) -> tuple[int, int]:
         return tuple(self.base[-1].shape[-2:])
 
-    @property
+    @cached_property
     def paper(self) -> Tensor:
         """(H, W) bool: the artwork's paper (background), which edits of colour stages leave as it is."""
         return torch.from_numpy(paper(self.labels, self.base[-1])[self.labels])
@@ -105,9 +106,6 @@ class FullSizeEdit:
         return (previous + edge_aware_upsample(change, previous, self.labels)).clamp(-1, 1)
 
 
-def fit_upload(image: Tensor, size: tuple[int, int], channels: int) -> Tensor:
-    """A stage image the user gives, at the artwork's size and the stage's channels."""
-    image = _image(image)
-    if image.shape[0] != channels:
-        image = image.mean(0, keepdim=True) if channels == 1 else image.expand(3, -1, -1)
-    return upsample(image, size) if tuple(image.shape[-2:]) != tuple(size) else image
+def fit_upload(image: Tensor, size: tuple[int, int]) -> Tensor:
+    """A stage image the user gives (already in the stage's channels) at the artwork's size."""
+    return upsample(_image(image), size)

@@ -110,9 +110,10 @@ def _model_stages(stages: Sequence[Tensor]) -> list[Tensor]:
 
 
 def render_stages(first: Tensor, stages: Sequence[Tensor], kinds: Sequence[str], gap: int | None = None,
-                  shape_width: float | None = None) -> list[Tensor]:
+                  shape_width: float | None = None, seg: Segmentation | None = None) -> list[Tensor]:
     """Every stage at the size of ``first`` (C0, H, W) in [-1, 1], from the model's ``stages`` (stage 0
-    being the model's version of ``first``) and the workflow's stage ``kinds``; entry 0 is ``first``."""
+    being the model's version of ``first``) and the workflow's stage ``kinds``; entry 0 is ``first``.
+    ``seg``, ``segment(first, gap, shape_width)`` made once, spares renders of one line art redoing it."""
     if len(stages) != len(kinds):
         raise ConfigError(f"{len(stages)} model stages but {len(kinds)} stage kinds; give one kind per stage")
     bad = [k for k in kinds if k not in STAGE_KINDS]
@@ -121,7 +122,8 @@ def render_stages(first: Tensor, stages: Sequence[Tensor], kinds: Sequence[str],
     if first.dim() != 3 or first.shape[0] not in (1, 3) or min(first.shape[-2:]) < 2:
         raise ConfigError(f"the first stage must be a (1 or 3, H, W) image, got shape {tuple(first.shape)}")
     model = _model_stages(stages)
-    seg = segment(first, gap, shape_width) if "region" in kinds[1:] else None
+    if seg is None and "region" in kinds[1:]:
+        seg = segment(first, gap, shape_width)
     out = [first]
     for i in range(1, len(model)):
         if kinds[i] == "region":
